@@ -1,0 +1,42 @@
+//! `mcp-server`: the DynamoDB MCP server of the customer-support agent.
+//!
+//! `mcp-server` (or `mcp-server serve`) serves the tools over streamable HTTP; `mcp-server seed`
+//! creates the tables and loads the demo data. Configuration comes from environment variables
+//! (see `--help`), read once here.
+//!
+//! Layout: [`config`] parses settings; [`serve`] and [`seed`] are the two commands; [`tools`]
+//! is the MCP surface; [`store`] talks to DynamoDB using the table layout in [`tables`];
+//! [`model`] holds the records; [`fixture`] the demo data set.
+
+mod config;
+mod fixture;
+mod logging;
+mod model;
+mod seed;
+mod serve;
+mod store;
+mod tables;
+mod tools;
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+use crate::config::{Cli, Command};
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let cli = Cli::parse();
+    logging::init();
+    let outcome = match &cli.command {
+        None | Some(Command::Serve) => serve::run(cli.serve).await,
+        Some(Command::Seed(seed_config)) => seed::run(&cli.serve.store, seed_config).await,
+    };
+    match outcome {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            tracing::error!(error = format!("{error:#}"), "exiting after an error");
+            ExitCode::FAILURE
+        }
+    }
+}

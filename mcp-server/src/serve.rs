@@ -1,0 +1,144 @@
+//! The `serve` command: streamable HTTP at `/mcp`, stateless, with JSON responses.
+//!
+//! Start-up makes no network call: the listener is bound and serving at once, and the tables
+//! are checked in the background (missing ones are logged, not fatal, so the platform's health
+//! checks see a live process while an operator fixes the data). SIGTERM or Ctrl-C stops
+//! accepting connections and lets in-flight calls finish within the configured grace period.
+
+use std::sync::Arc;
+
+use anyhow::Context;
+use axum::Router;
+use rmcp::transport::streamable_http_server::session::local::LocalSessionManager;
+use rmcp::transport::streamable_http_server::{StreamableHttpServerConfig, StreamableHttpService};
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+
+use crate::config::ServeConfig;
+use crate::store::{Store, TableState};
+use crate::tools::SupportTools;
+
+pub async fn run(config: ServeConfig) -> anyhow::Result<()> {
+    let store = Store::connect(&config.store).await;
+    let app = Router::new().nest_service("/mcp", mcp_service(&config, store.clone()));
+    let listener = TcpListener::bind((config.host, config.port))
+        .await
+        .with_context(|| format!("cannot listen on {}:{}", config.host, config.port))?;
+    let address = listener
+        .local_addr()
+        .context("listener has no local address")?;
+    tracing::info!(%address, path = "/mcp", "listening");
+    tokio::spawn(report_tables(store));
+
+    let (stop_tx, stop_rx) = watch::channel(false);
+    tokio::spawn(async move {
+        shutdown_signal().await;
+        tracing::info!("shutdown requested; finishing in-flight calls");
+        let _ = stop_tx.send(true);
+    });
+    let mut graceful_rx = stop_rx.clone();
+    let server = axum::serve(listener, app).with_graceful_shutdown(async move {
+        let _ = graceful_rx.wait_for(|stop| *stop).await;
+    });
+    let grace = config.shutdown_grace();
+    let mut deadline_rx = stop_rx;
+    let deadline = async move {
+        let _ = deadline_rx.wait_for(|stop| *stop).await;
+        tokio::time::sleep(grace).await;
+    };
+    tokio::select! {
+        served = server => served.context("HTTP server failed")?,
+        () = deadline => tracing::warn!(grace_ms = grace.as_millis() as u64, "grace period over; exiting with calls still in flight"),
+    }
+    tracing::info!("stopped");
+    Ok(())
+}
+
+fn mcp_service(
+    config: &ServeConfig,
+    store: Store,
+) -> StreamableHttpService<SupportTools, LocalSessionManager> {
+    let mut http = StreamableHttpServerConfig::default()
+        .with_legacy_session_mode(false)
+        .with_json_response(true)
+        .with_sse_keep_alive(None)
+        .with_max_request_body_bytes(config.max_request_bytes);
+    http = if config.any_host() {
+        http.disable_allowed_hosts()
+    } else {
+        http.with_allowed_hosts(
+            config
+                .allowed_hosts
+                .iter()
+                .map(|host| host.trim().to_owned()),
+        )
+    };
+    // Origin is checked whenever a request carries one: with no origins configured every
+    // browser origin is refused, which is right for a server only other servers call.
+    http = http
+        .with_allowed_origins(
+            config
+                .allowed_origins
+                .iter()
+                .map(|origin| origin.trim().to_owned()),
+        )
+        .enforce_origin_validation();
+    StreamableHttpService::new(
+        move || Ok(SupportTools::new(store.clone())),
+        Arc::new(LocalSessionManager::default()),
+        http,
+    )
+}
+
+/// Logs whether each configured table exists with the indexes the tools need.
+async fn report_tables(store: Store) {
+    match store.check_tables().await {
+        Ok(states) => {
+            for (table, name, state) in states {
+                match state {
+                    TableState::Ready => {
+                        tracing::info!(table = name, kind = table.kind, "table ready")
+                    }
+                    TableState::Missing => tracing::warn!(
+                        table = name,
+                        kind = table.kind,
+                        "table missing: tools that use it will fail until it exists (`mcp-server seed` creates it)"
+                    ),
+                    TableState::MissingIndexes(indexes) => tracing::warn!(
+                        table = name,
+                        kind = table.kind,
+                        missing_indexes = indexes.join(","),
+                        "table lacks indexes the tools query"
+                    ),
+                    TableState::NotActive(status) => {
+                        tracing::warn!(table = name, kind = table.kind, %status, "table not active yet")
+                    }
+                }
+            }
+        }
+        Err(error) => {
+            tracing::warn!(%error, "could not check the tables; tool calls will report DynamoDB errors as they happen")
+        }
+    }
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = ctrl_c => {}
+                    _ = term.recv() => {}
+                }
+            }
+            Err(error) => {
+                tracing::warn!(%error, "cannot listen for SIGTERM; only Ctrl-C stops the server");
+                let _ = ctrl_c.await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = ctrl_c.await;
+}
