@@ -33,22 +33,37 @@ pub enum Command {
 #[derive(Debug, Clone, Args)]
 pub struct StoreConfig {
     /// AWS region of the tables. Required so that start-up never asks a metadata service.
-    #[arg(long, env = "AWS_REGION")]
+    #[arg(long, env = "AWS_REGION", value_name = "AWS_REGION")]
     pub region: String,
     /// Name of the reviews table.
-    #[arg(long, env = "REVIEWS_TABLE", default_value = "support-reviews")]
+    #[arg(
+        long,
+        env = "REVIEWS_TABLE",
+        value_name = "REVIEWS_TABLE",
+        default_value = "support-reviews"
+    )]
     pub reviews_table: String,
     /// Name of the warranties table.
-    #[arg(long, env = "WARRANTIES_TABLE", default_value = "support-warranties")]
+    #[arg(
+        long,
+        env = "WARRANTIES_TABLE",
+        value_name = "WARRANTIES_TABLE",
+        default_value = "support-warranties"
+    )]
     pub warranties_table: String,
     /// Name of the support tickets table.
-    #[arg(long, env = "TICKETS_TABLE", default_value = "support-tickets")]
+    #[arg(
+        long,
+        env = "TICKETS_TABLE",
+        value_name = "TICKETS_TABLE",
+        default_value = "support-tickets"
+    )]
     pub tickets_table: String,
     /// Time budget of one DynamoDB operation, retries included, in milliseconds.
-    #[arg(long, env = "DYNAMODB_TIMEOUT_MS", default_value_t = 5_000, value_parser = clap::value_parser!(u64).range(100..=60_000))]
+    #[arg(long, env = "DYNAMODB_TIMEOUT_MS", value_name = "DYNAMODB_TIMEOUT_MS", default_value_t = 5_000, value_parser = clap::value_parser!(u64).range(100..=60_000))]
     pub dynamodb_timeout_ms: u64,
     /// Attempts per DynamoDB operation (first try included) on throttling and transient errors.
-    #[arg(long, env = "DYNAMODB_MAX_ATTEMPTS", default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..=10))]
+    #[arg(long, env = "DYNAMODB_MAX_ATTEMPTS", value_name = "DYNAMODB_MAX_ATTEMPTS", default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..=10))]
     pub dynamodb_max_attempts: u32,
 }
 
@@ -62,10 +77,20 @@ impl StoreConfig {
 #[derive(Debug, Clone, Args)]
 pub struct ServeConfig {
     /// Address to listen on.
-    #[arg(long, env = "MCP_HOST", default_value = "0.0.0.0")]
+    #[arg(
+        long,
+        env = "MCP_HOST",
+        value_name = "MCP_HOST",
+        default_value = "0.0.0.0"
+    )]
     pub host: IpAddr,
     /// Port to listen on (0 picks a free one; the chosen address is logged).
-    #[arg(long, env = "MCP_PORT", default_value_t = 8000)]
+    #[arg(
+        long,
+        env = "MCP_PORT",
+        value_name = "MCP_PORT",
+        default_value_t = 8000
+    )]
     pub port: u16,
     /// `Host` header values accepted, comma-separated (`name` or `name:port`), or `*` for any.
     /// AgentCore forwards requests with its own host name, so a deployed runtime needs `*`
@@ -81,14 +106,29 @@ pub struct ServeConfig {
     /// Browser origins accepted, comma-separated, with scheme (`https://app.example.com`).
     /// A request that carries an `Origin` header is refused unless it is listed; requests
     /// without one (every non-browser client) are not affected.
-    #[arg(long, env = "MCP_ALLOWED_ORIGINS", value_delimiter = ',')]
+    #[arg(
+        long,
+        env = "MCP_ALLOWED_ORIGINS",
+        value_name = "MCP_ALLOWED_ORIGINS",
+        value_delimiter = ','
+    )]
     pub allowed_origins: Vec<String>,
     /// Largest accepted request body, in bytes.
-    #[arg(long, env = "MCP_MAX_REQUEST_BYTES", default_value_t = 1_048_576)]
+    #[arg(
+        long,
+        env = "MCP_MAX_REQUEST_BYTES",
+        value_name = "MCP_MAX_REQUEST_BYTES",
+        default_value_t = 1_048_576
+    )]
     pub max_request_bytes: usize,
     /// How long in-flight calls may run after SIGTERM before the server exits anyway, in
     /// milliseconds. AgentCore allows about 15 s between SIGTERM and SIGKILL.
-    #[arg(long, env = "SHUTDOWN_GRACE_MS", default_value_t = 10_000)]
+    #[arg(
+        long,
+        env = "SHUTDOWN_GRACE_MS",
+        value_name = "SHUTDOWN_GRACE_MS",
+        default_value_t = 10_000
+    )]
     pub shutdown_grace_ms: u64,
     #[command(flatten)]
     pub store: StoreConfig,
@@ -109,6 +149,11 @@ impl ServeConfig {
 #[derive(Debug, Clone, Args)]
 pub struct SeedConfig {
     /// How long to wait for newly created tables to become active, in seconds.
-    #[arg(long, env = "SEED_TABLE_WAIT_SECONDS", default_value_t = 120)]
+    #[arg(
+        long,
+        env = "SEED_TABLE_WAIT_SECONDS",
+        value_name = "SEED_TABLE_WAIT_SECONDS",
+        default_value_t = 120
+    )]
     pub table_wait_seconds: u64,
 }

@@ -5,13 +5,14 @@
 //! (see `--help`), read once here.
 //!
 //! Layout: [`config`] parses settings; [`serve`] and [`seed`] are the two commands; [`tools`]
-//! is the MCP surface; [`store`] talks to DynamoDB using the table layout in [`tables`];
+//! is the MCP surface, behind [`request_guard`]; [`store`] talks to DynamoDB using the table layout in [`tables`];
 //! [`model`] holds the records; [`fixture`] the demo data set.
 
 mod config;
 mod fixture;
 mod logging;
 mod model;
+mod request_guard;
 mod seed;
 mod serve;
 mod store;

@@ -17,6 +17,7 @@ pub struct Review {
     /// The order in which the customer bought the product.
     pub order_id: String,
     /// Stars, 1 to 5.
+    #[schemars(range(min = 1, max = 5))]
     pub rating: u8,
     pub title: String,
     pub body: String,
@@ -44,9 +45,9 @@ pub struct Warranty {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum WarrantyStatus {
-    /// More than [`EXPIRING_SOON_DAYS`] days of cover left.
+    /// More than 30 days of cover left.
     Active,
-    /// Still covered, but for [`EXPIRING_SOON_DAYS`] days or fewer.
+    /// Still covered, but for 30 days or fewer.
     ExpiringSoon,
     /// Cover has ended.
     Expired,

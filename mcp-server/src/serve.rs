@@ -8,19 +8,30 @@
 use std::sync::Arc;
 
 use anyhow::Context;
-use axum::Router;
+use axum::{Router, middleware};
 use rmcp::transport::streamable_http_server::session::local::LocalSessionManager;
 use rmcp::transport::streamable_http_server::{StreamableHttpServerConfig, StreamableHttpService};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
+use tower::ServiceBuilder;
+
 use crate::config::ServeConfig;
+use crate::request_guard::{self, BodyLimit};
 use crate::store::{Store, TableState};
 use crate::tools::SupportTools;
 
 pub async fn run(config: ServeConfig) -> anyhow::Result<()> {
     let store = Store::connect(&config.store).await;
-    let app = Router::new().nest_service("/mcp", mcp_service(&config, store.clone()));
+    let app = Router::new().nest_service(
+        "/mcp",
+        ServiceBuilder::new()
+            .layer(middleware::from_fn_with_state(
+                BodyLimit(config.max_request_bytes),
+                request_guard::reject_malformed,
+            ))
+            .service(mcp_service(&config, store.clone())),
+    );
     let listener = TcpListener::bind((config.host, config.port))
         .await
         .with_context(|| format!("cannot listen on {}:{}", config.host, config.port))?;
