@@ -99,18 +99,21 @@ pub struct ServeConfig {
     #[arg(
         long,
         env = "MCP_ALLOWED_HOSTS",
+        value_name = "MCP_ALLOWED_HOSTS",
         value_delimiter = ',',
         default_value = "localhost,127.0.0.1,::1"
     )]
     pub allowed_hosts: Vec<String>,
-    /// Browser origins accepted, comma-separated, with scheme (`https://app.example.com`).
-    /// A request that carries an `Origin` header is refused unless it is listed; requests
-    /// without one (every non-browser client) are not affected.
+    /// Browser origins accepted, comma-separated, with scheme and port (`https://app.example.com:443`,
+    /// `http://localhost:*`). A request that carries an `Origin` header is refused unless it
+    /// is listed; requests without one (every non-browser client) are not affected. The
+    /// default admits local pages only.
     #[arg(
         long,
         env = "MCP_ALLOWED_ORIGINS",
         value_name = "MCP_ALLOWED_ORIGINS",
-        value_delimiter = ','
+        value_delimiter = ',',
+        default_value = "http://localhost:*,http://127.0.0.1:*,http://[::1]:*"
     )]
     pub allowed_origins: Vec<String>,
     /// Largest accepted request body, in bytes.

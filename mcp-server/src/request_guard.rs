@@ -1,13 +1,17 @@
-//! A layer in front of the MCP service that answers malformed JSON-RPC bodies the way
-//! JSON-RPC says: HTTP 400 with a `-32700 Parse error` or `-32600 Invalid Request` object,
-//! instead of the bare `415` text rmcp gives for a body it cannot read.
+//! A layer in front of the MCP service for what rmcp's stateless transport leaves out.
 //!
-//! It reads the body once (bounded by the configured request size, answering 413 beyond it),
-//! checks it against rmcp's own message type, and passes the same bytes on.
+//! - Malformed bodies get the answer JSON-RPC prescribes: HTTP 400 with a `-32700 Parse
+//!   error` or `-32600 Invalid Request` object, instead of the bare `415` text rmcp gives for
+//!   a body it cannot read. The body is read once (bounded by the configured request size,
+//!   413 beyond it), checked against rmcp's own message type, and the same bytes passed on.
+//! - `initialize` answers carry an `Mcp-Session-Id`: the caller's own if it sent one (as
+//!   AgentCore's proxy does), else a fresh one. The server keeps no state under it and accepts
+//!   any id on later requests; clients that expect a session (and AgentCore's microVM
+//!   stickiness) get one to echo.
 
 use axum::body::{Body, to_bytes};
 use axum::extract::{Request, State};
-use axum::http::{Method, StatusCode, header};
+use axum::http::{HeaderValue, Method, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use rmcp::model::ClientJsonRpcMessage;
@@ -58,6 +62,7 @@ pub async fn reject_malformed(
         }
     };
     let id = value.get("id").cloned().unwrap_or(Value::Null);
+    let is_initialize = value.get("method").and_then(Value::as_str) == Some("initialize");
     if let Err(e) = serde_json::from_value::<ClientJsonRpcMessage>(value) {
         return error(
             StatusCode::BAD_REQUEST,
@@ -68,8 +73,25 @@ pub async fn reject_malformed(
             ),
         );
     }
-    next.run(Request::from_parts(parts, Body::from(bytes)))
-        .await
+    let session_id = parts.headers.get(SESSION_HEADER).cloned();
+    let mut response = next
+        .run(Request::from_parts(parts, Body::from(bytes)))
+        .await;
+    if is_initialize
+        && response.status().is_success()
+        && !response.headers().contains_key(SESSION_HEADER)
+    {
+        let session_id = session_id.unwrap_or_else(new_session_id);
+        response.headers_mut().insert(SESSION_HEADER, session_id);
+    }
+    response
+}
+
+const SESSION_HEADER: &str = "mcp-session-id";
+
+fn new_session_id() -> HeaderValue {
+    HeaderValue::from_str(&uuid::Uuid::new_v4().to_string())
+        .unwrap_or(HeaderValue::from_static("stateless"))
 }
 
 fn error(status: StatusCode, id: Value, code: i64, message: String) -> Response {

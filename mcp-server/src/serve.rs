@@ -23,6 +23,7 @@ use crate::tools::SupportTools;
 
 pub async fn run(config: ServeConfig) -> anyhow::Result<()> {
     let store = Store::connect(&config.store).await;
+    let tools = SupportTools::new(store.clone())?;
     let app = Router::new().nest_service(
         "/mcp",
         ServiceBuilder::new()
@@ -30,7 +31,7 @@ pub async fn run(config: ServeConfig) -> anyhow::Result<()> {
                 BodyLimit(config.max_request_bytes),
                 request_guard::reject_malformed,
             ))
-            .service(mcp_service(&config, store.clone())),
+            .service(mcp_service(&config, tools)),
     );
     let listener = TcpListener::bind((config.host, config.port))
         .await
@@ -67,7 +68,7 @@ pub async fn run(config: ServeConfig) -> anyhow::Result<()> {
 
 fn mcp_service(
     config: &ServeConfig,
-    store: Store,
+    tools: SupportTools,
 ) -> StreamableHttpService<SupportTools, LocalSessionManager> {
     let mut http = StreamableHttpServerConfig::default()
         .with_legacy_session_mode(false)
@@ -84,8 +85,8 @@ fn mcp_service(
                 .map(|host| host.trim().to_owned()),
         )
     };
-    // Origin is checked whenever a request carries one: with no origins configured every
-    // browser origin is refused, which is right for a server only other servers call.
+    // Origin is checked whenever a request carries one, so a web page on another site can
+    // never drive the tools through a user's browser (DNS rebinding included).
     http = http
         .with_allowed_origins(
             config
@@ -95,7 +96,7 @@ fn mcp_service(
         )
         .enforce_origin_validation();
     StreamableHttpService::new(
-        move || Ok(SupportTools::new(store.clone())),
+        move || Ok(tools.clone()),
         Arc::new(LocalSessionManager::default()),
         http,
     )

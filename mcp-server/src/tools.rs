@@ -1,15 +1,22 @@
 //! The MCP tools: reviews, warranties and support tickets.
 //!
-//! Each tool checks its arguments, asks the [`Store`], and answers with `structuredContent`
-//! matching its output schema. Anything the caller can fix (a bad argument, an unknown id, a
+//! Arguments are first validated against the tool's own input schema (so the limits a client
+//! sees are the limits enforced), then each tool checks what a schema cannot, asks the
+//! [`Store`], and answers with `structuredContent` matching its output schema. Anything the caller can fix (a bad argument, an unknown id, a
 //! stale cursor) comes back as an `isError` result whose text says what to change; a store
 //! failure is logged with its cause and reported as retryable. Unknown tools and malformed
 //! requests stay JSON-RPC errors, which rmcp produces.
 
+use std::collections::HashMap;
+use std::sync::Arc;
+
 use chrono::{SubsecRound, Utc};
 use rmcp::handler::server::router::tool::ToolRouter;
+use rmcp::handler::server::tool::ToolCallContext;
 use rmcp::handler::server::wrapper::Parameters;
-use rmcp::{Json, ServerHandler, tool, tool_handler, tool_router};
+use rmcp::model::{CallToolRequestParams, CallToolResponse, CallToolResult, ContentBlock};
+use rmcp::service::RequestContext;
+use rmcp::{ErrorData, Json, RoleServer, ServerHandler, tool, tool_handler, tool_router};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
@@ -28,12 +35,17 @@ const MAX_DESCRIPTION_LEN: usize = 4000;
 const MAX_NOTE_LEN: usize = 2000;
 const MAX_TOKEN_LEN: usize = 128;
 
-/// The tool set served at `/mcp`.
-#[derive(Debug, Clone)]
+/// The tool set served at `/mcp`. Cheap to clone: one instance is built at start and cloned
+/// for each request.
+#[derive(Clone)]
 pub struct SupportTools {
     store: Store,
     tool_router: ToolRouter<Self>,
+    input_validators: Arc<HashMap<String, jsonschema::Validator>>,
 }
+
+/// At most this many schema violations are reported for one call.
+const MAX_REPORTED_VIOLATIONS: usize = 5;
 
 // ---- inputs ----
 
@@ -274,11 +286,38 @@ fn not_found_hint(error: StoreError, hint: &str) -> StoreError {
 
 #[tool_router(router = tool_router)]
 impl SupportTools {
-    pub fn new(store: Store) -> Self {
-        Self {
-            store,
-            tool_router: Self::tool_router(),
+    /// Builds the tool set, compiling a validator for each tool's input schema.
+    pub fn new(store: Store) -> anyhow::Result<Self> {
+        let tool_router = Self::tool_router();
+        let mut input_validators = HashMap::new();
+        for tool in tool_router.list_all() {
+            let schema = serde_json::Value::Object((*tool.input_schema).clone());
+            let validator = jsonschema::validator_for(&schema).map_err(|e| {
+                anyhow::anyhow!("the input schema of {} does not compile: {e}", tool.name)
+            })?;
+            input_validators.insert(tool.name.to_string(), validator);
         }
+        Ok(Self {
+            store,
+            tool_router,
+            input_validators: Arc::new(input_validators),
+        })
+    }
+
+    /// What is wrong with `arguments` for `tool`, if anything, in one line per violation.
+    fn schema_violations(&self, tool: &str, arguments: &serde_json::Value) -> Option<String> {
+        let validator = self.input_validators.get(tool)?;
+        let violations: Vec<String> = validator
+            .iter_errors(arguments)
+            .take(MAX_REPORTED_VIOLATIONS)
+            .map(
+                |error| match error.instance_path().as_str().trim_start_matches('/') {
+                    "" => error.to_string(),
+                    field => format!("{field}: {error}"),
+                },
+            )
+            .collect();
+        (!violations.is_empty()).then(|| violations.join("; "))
     }
 
     #[tool(
@@ -607,4 +646,31 @@ impl SupportTools {
     name = "support-dynamodb-mcp",
     instructions = "Customer-support data in DynamoDB: product reviews, product warranties and support tickets. Ids look like CUST-001 (customer), PROD-001 (product), ORD-00001 (order), REV-0001 (review), TKT-0001 (ticket). Lists are paged: pass next_cursor back as cursor."
 )]
-impl ServerHandler for SupportTools {}
+impl ServerHandler for SupportTools {
+    async fn call_tool(
+        &self,
+        request: CallToolRequestParams,
+        context: RequestContext<RoleServer>,
+    ) -> Result<CallToolResponse, ErrorData> {
+        let arguments = serde_json::Value::Object(request.arguments.clone().unwrap_or_default());
+        if let Some(violations) = self.schema_violations(&request.name, &arguments) {
+            tracing::info!(tool = %request.name, outcome = "rejected", "arguments do not match the input schema");
+            let message = format!(
+                "invalid arguments for {}: {violations}. Fix them to match the tool's inputSchema.",
+                request.name
+            );
+            return Ok(CallToolResult::error(vec![ContentBlock::text(message)]).into());
+        }
+        self.tool_router
+            .call(ToolCallContext::new(self, request, context))
+            .await
+    }
+}
+
+impl std::fmt::Debug for SupportTools {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SupportTools")
+            .field("store", &self.store)
+            .finish_non_exhaustive()
+    }
+}

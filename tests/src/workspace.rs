@@ -12,16 +12,19 @@ pub fn root() -> PathBuf {
         .to_path_buf()
 }
 
-/// A binary of the workspace, from the same target folder and profile as the running test.
+/// A binary of the workspace, from the same target folder and profile as the running program.
 ///
-/// Test executables live in `<target>/<profile>/deps`; binaries one level up. The README's
-/// test command builds the whole workspace first, so the binary is as fresh as the test.
+/// Test executables live in `<target>/<profile>/deps`, binaries (the benchmarks too) in
+/// `<target>/<profile>`. The README's test and benchmark commands build the workspace first,
+/// so the binary is as fresh as the caller.
 pub fn binary(name: &str) -> PathBuf {
-    let test_exe = std::env::current_exe().expect("the test knows its own path");
-    let profile_dir = test_exe
-        .parent()
-        .and_then(|deps| deps.parent())
-        .expect("test executables live in <target>/<profile>/deps");
+    let exe = std::env::current_exe().expect("the program knows its own path");
+    let mut profile_dir = exe.parent().expect("an executable lives in a folder");
+    if profile_dir.ends_with("deps") {
+        profile_dir = profile_dir
+            .parent()
+            .expect("deps lives in the profile folder");
+    }
     let path = profile_dir.join(name);
     assert!(
         path.exists(),

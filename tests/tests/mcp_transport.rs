@@ -33,8 +33,13 @@ async fn post(
     let mut request = reqwest::Client::new()
         .post(url)
         .header("content-type", "application/json")
-        .header("accept", ACCEPT)
-        .header("mcp-protocol-version", "2025-06-18");
+        .header("accept", ACCEPT);
+    if !headers
+        .iter()
+        .any(|(name, _)| name.eq_ignore_ascii_case("mcp-protocol-version"))
+    {
+        request = request.header("mcp-protocol-version", "2025-06-18");
+    }
     for (name, value) in headers {
         request = request.header(*name, *value);
     }
@@ -44,7 +49,7 @@ async fn post(
 }
 
 #[tokio::test]
-async fn any_session_id_is_accepted_and_none_is_issued() {
+async fn any_session_id_is_accepted_on_calls() {
     let moto = Moto::start().await.unwrap();
     let server = McpServer::seeded(&moto).await.unwrap();
     for session in [
@@ -68,12 +73,53 @@ async fn any_session_id_is_accepted_and_none_is_issued() {
         );
         assert_eq!(response.headers()["content-type"], "application/json");
         let body: Value = response.json().await.unwrap();
-        assert_eq!(body["result"]["isError"], Value::Null, "{body}");
+        assert_ne!(body["result"]["isError"], json!(true), "{body}");
         assert!(
             body["result"]["structuredContent"]["review_id"].is_string(),
             "{body}"
         );
     }
+}
+
+#[tokio::test]
+async fn initialize_answers_with_a_session_id_the_server_never_needs_back() {
+    let moto = Moto::start().await.unwrap();
+    let server = McpServer::seeded(&moto).await.unwrap();
+    let initialize = json!({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
+        "protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": {"name": "test", "version": "1"}}});
+    let send = |session: Option<&'static str>| {
+        let mut request = reqwest::Client::new()
+            .post(&server.url)
+            .header("content-type", "application/json")
+            .header("accept", ACCEPT);
+        if let Some(session) = session {
+            request = request.header("mcp-session-id", session);
+        }
+        request.json(&initialize).send()
+    };
+    let minted = send(None).await.unwrap();
+    assert_eq!(minted.status(), StatusCode::OK);
+    let minted_id = minted.headers()["mcp-session-id"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    assert_eq!(minted_id.len(), 36, "a fresh UUID: {minted_id}");
+    let echoed = send(Some("platform-assigned-session-0123456789abcdef"))
+        .await
+        .unwrap();
+    assert_eq!(
+        echoed.headers()["mcp-session-id"],
+        "platform-assigned-session-0123456789abcdef",
+        "the caller's id is kept"
+    );
+    // A later call with another id than the one issued still succeeds: the server holds no state.
+    let (status, text) = post(
+        &server.url,
+        &[("mcp-session-id", "some-other-id")],
+        tools_call(2).to_string(),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{text}");
 }
 
 #[tokio::test]
