@@ -40,7 +40,7 @@ impl Moto {
             match wait_until_up(&endpoint, &mut child).await {
                 Ok(()) => {
                     return Ok(Self {
-                        child: child,
+                        child,
                         endpoint,
                     });
                 }
