@@ -39,10 +39,7 @@ impl Moto {
             let endpoint = format!("http://127.0.0.1:{port}");
             match wait_until_up(&endpoint, &mut child).await {
                 Ok(()) => {
-                    return Ok(Self {
-                        child,
-                        endpoint,
-                    });
+                    return Ok(Self { child, endpoint });
                 }
                 Err(error) => last_error = Some(error),
             }
