@@ -135,6 +135,11 @@ pub struct ServeConfig {
     pub shutdown_grace_ms: u64,
     #[command(flatten)]
     pub store: StoreConfig,
+    /// Caller authentication (`AUTH_*`, as for the agent). Optional: with `AUTH_MODE` unset
+    /// the server checks no token, which is right behind an AgentCore runtime's own JWT
+    /// authorizer or on a laptop.
+    #[command(flatten)]
+    pub auth: inbound_auth::AuthArgs,
 }
 
 impl ServeConfig {

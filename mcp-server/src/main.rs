@@ -10,7 +10,6 @@
 
 mod config;
 mod fixture;
-mod logging;
 mod model;
 mod request_guard;
 mod seed;
@@ -28,7 +27,7 @@ use crate::config::{Cli, Command};
 #[tokio::main]
 async fn main() -> ExitCode {
     let cli = Cli::parse();
-    logging::init();
+    service_runtime::logging::init();
     let outcome = match &cli.command {
         None | Some(Command::Serve) => serve::run(cli.serve).await,
         Some(Command::Seed(seed_config)) => seed::run(&cli.serve.store, seed_config).await,

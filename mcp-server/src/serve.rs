@@ -22,6 +22,19 @@ use crate::store::{Store, TableState};
 use crate::tools::SupportTools;
 
 pub async fn run(config: ServeConfig) -> anyhow::Result<()> {
+    let authenticator = match config.auth.auth_mode {
+        Some(_) => Some(
+            inbound_auth::Authenticator::from_args(config.auth.clone())
+                .context("authentication settings")?,
+        ),
+        None => None,
+    };
+    match &authenticator {
+        Some(authenticator) => authenticator.log_startup(),
+        None => tracing::info!(
+            "AUTH_MODE unset: no caller token is checked (rely on the runtime's JWT authorizer)"
+        ),
+    }
     let store = Store::connect(&config.store).await;
     let tools = SupportTools::new(store.clone())?;
     let app = Router::new().nest_service(
@@ -33,6 +46,10 @@ pub async fn run(config: ServeConfig) -> anyhow::Result<()> {
             ))
             .service(mcp_service(&config, tools)),
     );
+    let app = match authenticator {
+        Some(authenticator) => app.layer(inbound_auth::AuthLayer::new(authenticator)),
+        None => app,
+    };
     let listener = TcpListener::bind((config.host, config.port))
         .await
         .with_context(|| format!("cannot listen on {}:{}", config.host, config.port))?;
@@ -44,7 +61,7 @@ pub async fn run(config: ServeConfig) -> anyhow::Result<()> {
 
     let (stop_tx, stop_rx) = watch::channel(false);
     tokio::spawn(async move {
-        shutdown_signal().await;
+        service_runtime::shutdown::signal().await;
         tracing::info!("shutdown requested; finishing in-flight calls");
         let _ = stop_tx.send(true);
     });
@@ -132,25 +149,4 @@ async fn report_tables(store: Store) {
             tracing::warn!(%error, "could not check the tables; tool calls will report DynamoDB errors as they happen")
         }
     }
-}
-
-async fn shutdown_signal() {
-    let ctrl_c = tokio::signal::ctrl_c();
-    #[cfg(unix)]
-    {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut term) => {
-                tokio::select! {
-                    _ = ctrl_c => {}
-                    _ = term.recv() => {}
-                }
-            }
-            Err(error) => {
-                tracing::warn!(%error, "cannot listen for SIGTERM; only Ctrl-C stops the server");
-                let _ = ctrl_c.await;
-            }
-        }
-    }
-    #[cfg(not(unix))]
-    let _ = ctrl_c.await;
 }

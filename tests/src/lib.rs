@@ -1,11 +1,14 @@
 //! The test harness every end-to-end test builds on.
 //!
 //! Tests run the project's real binaries as processes against real protocol peers: moto for
-//! AWS services ([`moto`]), and the binaries themselves ([`process`], [`mcp_server`]). Each
-//! test starts its own moto and servers on free ports, so tests share no state and run in
-//! parallel. The Python virtual environment holding moto is created by the README's test
-//! command (`scripts/test`).
+//! AWS services ([`moto`]), wire-faithful stand-ins for the services moto lacks ([`bedrock`]),
+//! and the binaries themselves ([`process`], [`mcp_server`]). Each test starts its own moto,
+//! stand-ins and servers on free ports, so tests share no state and run in parallel. The Python
+//! virtual environment holding moto is created by the README's test command (`scripts/test`).
 
+pub mod agent;
+pub mod bedrock;
+pub mod cognito;
 pub mod fixtures;
 pub mod mcp_server;
 pub mod moto;

@@ -570,3 +570,30 @@ async fn sigterm_exits_within_the_grace_period_when_a_call_hangs() {
         "{logs:?}"
     );
 }
+
+#[tokio::test]
+async fn jwts_are_required_when_auth_is_configured() {
+    let moto = Moto::start().await.unwrap();
+    mcp_server::seed(&moto).await.unwrap();
+    let pool = system_tests::cognito::CognitoPool::create(&moto)
+        .await
+        .unwrap();
+    let tokens = pool.customer_tokens().await.unwrap();
+    let auth_env = pool.auth_env();
+    let env: Vec<(&str, &str)> = auth_env
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .collect();
+    let server = McpServer::start(&moto, &env).await.unwrap();
+    let (status, body) = post(&server.url, &[], tools_call(1).to_string()).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED, "{body}");
+    let bearer = format!("Bearer {}", tokens.access_token);
+    let (status, body) = post(
+        &server.url,
+        &[("authorization", &bearer)],
+        tools_call(1).to_string(),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert!(body.contains("structuredContent"));
+}

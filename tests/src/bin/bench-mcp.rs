@@ -27,7 +27,7 @@ async fn main() -> anyhow::Result<()> {
 
     let (ready_ms, first_ms) = start_up_times(&moto).await?;
 
-    let server = McpServer::start(&moto, &[("RUST_LOG", "warn")]).await?;
+    let server = McpServer::start(&moto, &[("RUST_LOG", "warn,mcp_server::serve=info")]).await?;
     let pid = server.process.pid().context("server pid")?;
     let client = reqwest::Client::builder()
         .pool_max_idle_per_host(128)

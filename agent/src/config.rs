@@ -1,0 +1,189 @@
+//! Configuration of the agent, read once at start from environment variables (or the matching
+//! flags) into typed structs. Endpoints are not configured here: the AWS SDK reads the
+//! standard `AWS_ENDPOINT_URL_BEDROCK_RUNTIME` (and friends) itself.
+
+use std::net::IpAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{Args, Parser};
+
+use crate::tools::mcp::SourceConfig;
+
+/// The customer-support agent for Amazon Bedrock AgentCore.
+#[derive(Debug, Parser)]
+#[command(version, about, long_about = None)]
+pub struct Config {
+    /// Address to listen on.
+    #[arg(
+        long,
+        env = "AGENT_HOST",
+        value_name = "AGENT_HOST",
+        default_value = "0.0.0.0"
+    )]
+    pub host: IpAddr,
+    /// Port to listen on (0 picks a free one; the chosen address is logged).
+    #[arg(
+        long,
+        env = "AGENT_PORT",
+        value_name = "AGENT_PORT",
+        default_value_t = 8080
+    )]
+    pub port: u16,
+    /// AWS region for Bedrock. Required so that start-up never asks a metadata service.
+    #[arg(long, env = "AWS_REGION", value_name = "AWS_REGION")]
+    pub region: String,
+    /// Largest accepted `/invocations` body, in bytes (413 beyond).
+    #[arg(
+        long,
+        env = "MAX_REQUEST_BYTES",
+        value_name = "MAX_REQUEST_BYTES",
+        default_value_t = 1_048_576
+    )]
+    pub max_request_bytes: usize,
+    /// How long running turns may go on after SIGTERM before their streams are ended, in
+    /// milliseconds. AgentCore allows about 15 s between SIGTERM and SIGKILL.
+    #[arg(
+        long,
+        env = "SHUTDOWN_GRACE_MS",
+        value_name = "SHUTDOWN_GRACE_MS",
+        default_value_t = 10_000
+    )]
+    pub shutdown_grace_ms: u64,
+    #[command(flatten)]
+    pub model: ModelConfig,
+    #[command(flatten)]
+    pub sessions: SessionConfig,
+    #[command(flatten)]
+    pub tools: ToolConfig,
+    /// How callers are authenticated (`AUTH_*`).
+    #[command(flatten)]
+    pub auth: inbound_auth::AuthArgs,
+}
+
+impl Config {
+    pub fn shutdown_grace(&self) -> Duration {
+        Duration::from_millis(self.shutdown_grace_ms)
+    }
+}
+
+/// The model and how it is called.
+#[derive(Debug, Clone, Args)]
+pub struct ModelConfig {
+    /// Bedrock model or inference-profile id.
+    #[arg(
+        long,
+        env = "MODEL_ID",
+        value_name = "MODEL_ID",
+        default_value = "global.anthropic.claude-haiku-4-5-20251001-v1:0"
+    )]
+    pub model_id: String,
+    /// File holding the system prompt; the prompt shipped in the binary when unset.
+    #[arg(long, env = "SYSTEM_PROMPT_FILE", value_name = "SYSTEM_PROMPT_FILE")]
+    pub system_prompt_file: Option<PathBuf>,
+    /// Most tokens one model call may generate.
+    #[arg(
+        long,
+        env = "MODEL_MAX_TOKENS",
+        value_name = "MODEL_MAX_TOKENS",
+        default_value_t = 2048
+    )]
+    pub max_tokens: i32,
+    /// Sampling temperature; the model's default when unset.
+    #[arg(long, env = "MODEL_TEMPERATURE", value_name = "MODEL_TEMPERATURE")]
+    pub temperature: Option<f32>,
+    /// Most model calls in one turn (each tool round is one).
+    #[arg(long, env = "MAX_MODEL_CALLS", value_name = "MAX_MODEL_CALLS", default_value_t = 8, value_parser = clap::value_parser!(u32).range(1..=50))]
+    pub max_model_calls: u32,
+    /// Time budget for retrying throttled or failed model calls in one turn, in milliseconds.
+    #[arg(
+        long,
+        env = "MODEL_RETRY_BUDGET_MS",
+        value_name = "MODEL_RETRY_BUDGET_MS",
+        default_value_t = 30_000
+    )]
+    pub retry_budget_ms: u64,
+    /// First retry delay, doubled per attempt with full jitter, in milliseconds.
+    #[arg(
+        long,
+        env = "MODEL_RETRY_BASE_MS",
+        value_name = "MODEL_RETRY_BASE_MS",
+        default_value_t = 500
+    )]
+    pub retry_base_ms: u64,
+    /// Longest wait for the first or the next event of a model stream, in milliseconds.
+    #[arg(
+        long,
+        env = "MODEL_STREAM_TIMEOUT_MS",
+        value_name = "MODEL_STREAM_TIMEOUT_MS",
+        default_value_t = 60_000
+    )]
+    pub stream_timeout_ms: u64,
+}
+
+/// Conversation memory.
+#[derive(Debug, Clone, Args)]
+pub struct SessionConfig {
+    /// Budget of one session's history, in bytes of text and tool data; the oldest exchanges
+    /// are dropped beyond it.
+    #[arg(
+        long,
+        env = "SESSION_HISTORY_BYTES",
+        value_name = "SESSION_HISTORY_BYTES",
+        default_value_t = 200_000
+    )]
+    pub history_bytes: usize,
+    /// Seconds of inactivity after which a session's history is forgotten.
+    #[arg(
+        long,
+        env = "SESSION_IDLE_SECONDS",
+        value_name = "SESSION_IDLE_SECONDS",
+        default_value_t = 900
+    )]
+    pub idle_seconds: u64,
+    /// Most sessions held at once; the least recently used idle one is dropped beyond it.
+    #[arg(
+        long,
+        env = "MAX_SESSIONS",
+        value_name = "MAX_SESSIONS",
+        default_value_t = 1000
+    )]
+    pub max_sessions: usize,
+}
+
+/// Tool sources and how tools are run.
+#[derive(Debug, Clone, Args)]
+pub struct ToolConfig {
+    /// MCP servers to take tools from, as a JSON array of
+    /// `{"name": "...", "url": "...", "bearer_token_env": "VAR"?, "timeout_ms": 15000?}`.
+    #[arg(long, env = "MCP_SOURCES", value_name = "MCP_SOURCES", default_value = "[]", value_parser = parse_sources)]
+    pub sources: McpSources,
+    /// Longest a single tool call may take, in milliseconds (a source's `timeout_ms` wins).
+    #[arg(
+        long,
+        env = "TOOL_TIMEOUT_MS",
+        value_name = "TOOL_TIMEOUT_MS",
+        default_value_t = 15_000
+    )]
+    pub timeout_ms: u64,
+    /// Most read-only tool calls run at once.
+    #[arg(long, env = "TOOL_CONCURRENCY", value_name = "TOOL_CONCURRENCY", default_value_t = 4, value_parser = clap::value_parser!(u16).range(1..=64))]
+    pub concurrency: u16,
+}
+
+/// The configured MCP sources, in order.
+#[derive(Debug, Clone)]
+pub struct McpSources(pub Vec<SourceConfig>);
+
+fn parse_sources(text: &str) -> Result<McpSources, String> {
+    let sources: Vec<SourceConfig> =
+        serde_json::from_str(text).map_err(|e| format!("not a JSON array of sources: {e}"))?;
+    let mut names = std::collections::HashSet::new();
+    for source in &sources {
+        if !names.insert(source.name.as_str()) {
+            return Err(format!("source name {:?} is used twice", source.name));
+        }
+        source.validate()?;
+    }
+    Ok(McpSources(sources))
+}

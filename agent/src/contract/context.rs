@@ -1,0 +1,153 @@
+//! The typed context of one invocation, built from the headers AgentCore sends.
+//!
+//! - session: `X-Amzn-Bedrock-AgentCore-Runtime-Session-Id`; a local run without it gets a
+//!   generated id (36 characters, valid for AgentCore's 33 to 256 rule), returned in the same
+//!   response header;
+//! - request: `X-Amzn-Bedrock-AgentCore-Runtime-Request-Id`, generated when absent;
+//! - workload access token: `X-Amz-Bedrock-AgentCore-Identity-WAT`, or the older
+//!   `WorkloadAccessToken`; kept for the tools that trade it for OAuth tokens, never logged.
+
+use axum::http::HeaderMap;
+
+pub const SESSION_HEADER: &str = "x-amzn-bedrock-agentcore-runtime-session-id";
+pub const REQUEST_HEADER: &str = "x-amzn-bedrock-agentcore-runtime-request-id";
+const WAT_HEADER: &str = "x-amz-bedrock-agentcore-identity-wat";
+const LEGACY_WAT_HEADER: &str = "workloadaccesstoken";
+
+/// Longest session id accepted (AgentCore's own limit).
+pub const MAX_SESSION_ID_LEN: usize = 256;
+
+/// A secret that never prints.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(value: String) -> Self {
+        Self(value)
+    }
+
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Secret(..)")
+    }
+}
+
+/// Who and what one invocation is about.
+#[derive(Debug, Clone)]
+pub struct InvocationContext {
+    pub session_id: String,
+    pub request_id: String,
+    pub workload_access_token: Option<Secret>,
+}
+
+/// Why the headers cannot be used.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum ContextError {
+    #[error("the session id header must be 1 to {MAX_SESSION_ID_LEN} visible ASCII characters")]
+    BadSessionId,
+}
+
+impl InvocationContext {
+    pub fn from_headers(headers: &HeaderMap) -> Result<Self, ContextError> {
+        let text = |name: &str| {
+            headers
+                .get(name)
+                .and_then(|v| v.to_str().ok())
+                .map(str::trim)
+                .filter(|v| !v.is_empty())
+                .map(str::to_owned)
+        };
+        let session_id = match headers.get(SESSION_HEADER) {
+            Some(value) => {
+                let id = value
+                    .to_str()
+                    .map_err(|_| ContextError::BadSessionId)?
+                    .trim();
+                let valid = !id.is_empty()
+                    && id.len() <= MAX_SESSION_ID_LEN
+                    && id.bytes().all(|b| b.is_ascii_graphic());
+                if !valid {
+                    return Err(ContextError::BadSessionId);
+                }
+                id.to_owned()
+            }
+            None => uuid::Uuid::new_v4().to_string(),
+        };
+        Ok(Self {
+            session_id,
+            request_id: text(REQUEST_HEADER).unwrap_or_else(|| uuid::Uuid::new_v4().to_string()),
+            workload_access_token: text(WAT_HEADER)
+                .or_else(|| text(LEGACY_WAT_HEADER))
+                .map(Secret),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn headers(pairs: &[(&'static str, &str)]) -> HeaderMap {
+        pairs
+            .iter()
+            .map(|(k, v)| {
+                (
+                    axum::http::HeaderName::from_static(k),
+                    v.parse().expect("valid header value"),
+                )
+            })
+            .collect()
+    }
+
+    #[test]
+    fn ids_come_from_headers_or_are_generated() {
+        let given = InvocationContext::from_headers(&headers(&[
+            (SESSION_HEADER, "s-0123456789abcdef0123456789abcdef0"),
+            (REQUEST_HEADER, "r-1"),
+        ]))
+        .expect("valid");
+        assert_eq!(given.session_id, "s-0123456789abcdef0123456789abcdef0");
+        assert_eq!(given.request_id, "r-1");
+        let generated = InvocationContext::from_headers(&HeaderMap::new()).expect("valid");
+        assert!((33..=256).contains(&generated.session_id.len()));
+        assert_ne!(generated.request_id, "");
+    }
+
+    #[test]
+    fn the_newer_workload_token_header_wins_and_never_prints() {
+        let context = InvocationContext::from_headers(&headers(&[
+            (LEGACY_WAT_HEADER, "old"),
+            (WAT_HEADER, "new-token"),
+        ]))
+        .expect("valid");
+        assert!(
+            !format!("{context:?}").contains("new-token"),
+            "the token never prints"
+        );
+        let token = context.workload_access_token.expect("a token");
+        assert_eq!(token.expose(), "new-token");
+        let legacy = InvocationContext::from_headers(&headers(&[(LEGACY_WAT_HEADER, "old")]))
+            .expect("valid");
+        assert_eq!(
+            legacy.workload_access_token.map(|t| t.0),
+            Some("old".to_owned())
+        );
+    }
+
+    #[test]
+    fn a_blank_or_oversized_session_id_is_refused() {
+        let long = "x".repeat(MAX_SESSION_ID_LEN + 1);
+        for bad in [" ", long.as_str(), "has space"] {
+            assert_eq!(
+                InvocationContext::from_headers(&headers(&[(SESSION_HEADER, bad)])).err(),
+                Some(ContextError::BadSessionId),
+                "{bad:?}"
+            );
+        }
+    }
+}

@@ -1,0 +1,74 @@
+//! The AgentCore HTTP contract, on its own: `GET /ping` ([`health`]), `POST /invocations`
+//! ([`invocations`]) and the typed context built from AgentCore's headers ([`context`]).
+//! Handlers here parse and answer; the turn itself is [`crate::turn`]'s business.
+
+pub mod context;
+pub mod health;
+pub mod invocations;
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Json, Response};
+use axum::routing::{get, post};
+use serde_json::json;
+use tokio_util::sync::CancellationToken;
+
+use crate::session::Sessions;
+use crate::turn::Agent;
+use health::Health;
+
+/// What the handlers share.
+#[derive(Debug)]
+pub struct App {
+    pub agent: Agent,
+    pub sessions: Arc<Sessions>,
+    pub health: Health,
+    pub max_request_bytes: usize,
+    /// Cancelled when running turns must end (the shutdown grace period is over).
+    pub ending: CancellationToken,
+}
+
+/// The routes of the contract. `invocations_layer` wraps `/invocations` only (authentication);
+/// `/ping` stays open for the platform's health checks.
+pub fn router<L>(app: Arc<App>, invocations_layer: L) -> Router
+where
+    L: tower::Layer<axum::routing::Route> + Clone + Send + Sync + 'static,
+    L::Service: tower::Service<axum::extract::Request, Error = std::convert::Infallible>
+        + Clone
+        + Send
+        + Sync
+        + 'static,
+    <L::Service as tower::Service<axum::extract::Request>>::Response: IntoResponse + 'static,
+    <L::Service as tower::Service<axum::extract::Request>>::Future: Send + 'static,
+{
+    let health = app.health.clone();
+    Router::new()
+        .route(
+            "/invocations",
+            post(invocations::handle).route_layer(invocations_layer),
+        )
+        .route("/ping", get(move || async move { Json(health.ping()) }))
+        .fallback(|| async {
+            error_response(
+                StatusCode::NOT_FOUND,
+                "Not found",
+                "this agent serves GET /ping and POST /invocations",
+            )
+        })
+        .with_state(app)
+}
+
+/// A JSON error answer: `{"error": ..., "details": ...}`.
+pub fn error_response(
+    status: StatusCode,
+    error: &str,
+    details: impl std::fmt::Display,
+) -> Response {
+    (
+        status,
+        Json(json!({"error": error, "details": details.to_string()})),
+    )
+        .into_response()
+}

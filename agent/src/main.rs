@@ -1,0 +1,123 @@
+//! `agent`: the customer-support agent for Amazon Bedrock AgentCore.
+//!
+//! Serves the AgentCore HTTP contract on port 8080 ([`contract`]); each invocation runs a turn
+//! of the Bedrock tool loop ([`turn`]) over the model adapter ([`model`]) and the MCP tool
+//! sources ([`tools`]), with per-session memory ([`session`]). Configuration comes from
+//! environment variables ([`config`], `agent --help`), read once here. Start-up makes no
+//! network call: tools are listed in the background, credentials resolve on first use.
+
+mod config;
+mod contract;
+mod events;
+mod model;
+mod session;
+mod tools;
+mod turn;
+
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use anyhow::Context;
+use clap::Parser;
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+
+use crate::config::Config;
+use crate::contract::App;
+use crate::contract::health::Health;
+use crate::model::bedrock::Model;
+use crate::session::Sessions;
+use crate::tools::Toolbox;
+use crate::tools::mcp::McpSource;
+use crate::turn::{Agent, LoopSettings};
+
+/// The system prompt shipped with the binary, used when `SYSTEM_PROMPT_FILE` is not set.
+const DEFAULT_SYSTEM_PROMPT: &str = include_str!("../prompts/system.md");
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let config = Config::parse();
+    service_runtime::logging::init();
+    match run(config).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            tracing::error!(error = format!("{error:#}"), "exiting after an error");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(config: Config) -> anyhow::Result<()> {
+    let authenticator = inbound_auth::Authenticator::from_args(config.auth.clone())
+        .context("authentication settings")?;
+    authenticator.log_startup();
+    let system_prompt = match &config.model.system_prompt_file {
+        Some(path) => std::fs::read_to_string(path)
+            .with_context(|| format!("cannot read SYSTEM_PROMPT_FILE {}", path.display()))?,
+        None => DEFAULT_SYSTEM_PROMPT.to_owned(),
+    };
+    let tool_timeout = std::time::Duration::from_millis(config.tools.timeout_ms);
+    let sources = config
+        .tools
+        .sources
+        .0
+        .iter()
+        .map(|source| McpSource::new(source, tool_timeout))
+        .collect::<Result<Vec<_>, _>>()?;
+    let stopping = CancellationToken::new();
+    let toolbox = Toolbox::new(sources);
+    toolbox.start_listing(stopping.clone());
+    let sessions = Arc::new(Sessions::new(&config.sessions));
+    sessions.start_expiry(stopping.clone());
+    let model = Model::new(&config.model, &config.region, system_prompt).await;
+    let app = Arc::new(App {
+        agent: Agent {
+            model,
+            toolbox,
+            settings: LoopSettings::new(&config.model, config.tools.concurrency),
+        },
+        sessions,
+        health: Health::default(),
+        max_request_bytes: config.max_request_bytes,
+        ending: CancellationToken::new(),
+    });
+    let router = contract::router(app.clone(), inbound_auth::AuthLayer::new(authenticator));
+    let listener = TcpListener::bind((config.host, config.port))
+        .await
+        .with_context(|| format!("cannot listen on {}:{}", config.host, config.port))?;
+    let address = listener
+        .local_addr()
+        .context("listener has no local address")?;
+    tracing::info!(%address, model_id = %app.agent.model.model_id(), "listening");
+
+    let grace = config.shutdown_grace();
+    let ending = app.ending.clone();
+    let (signalled_tx, mut signalled_rx) = tokio::sync::watch::channel(false);
+    tokio::spawn(async move {
+        service_runtime::shutdown::signal().await;
+        tracing::info!(
+            grace_ms = grace.as_millis() as u64,
+            "shutdown requested; finishing running turns"
+        );
+        let _ = signalled_tx.send(true);
+        tokio::time::sleep(grace).await;
+        tracing::warn!("grace period over; ending the turns still running");
+        ending.cancel();
+    });
+    let mut graceful_rx = signalled_rx.clone();
+    let server = axum::serve(listener, router).with_graceful_shutdown(async move {
+        let _ = graceful_rx.wait_for(|signalled| *signalled).await;
+    });
+    // Streams end shortly after `ending` fires; this bounds the wait if a client stops reading.
+    let hard_stop = async move {
+        let _ = signalled_rx.wait_for(|signalled| *signalled).await;
+        tokio::time::sleep(grace + std::time::Duration::from_secs(2)).await;
+    };
+    tokio::select! {
+        served = server => served.context("HTTP server failed")?,
+        () = hard_stop => tracing::warn!("connections still open after the grace period; exiting"),
+    }
+    stopping.cancel();
+    tracing::info!("stopped");
+    Ok(())
+}

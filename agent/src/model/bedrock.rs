@@ -1,0 +1,279 @@
+//! Calling Bedrock ConverseStream: building the request, turning the event stream into
+//! [`ModelEvent`]s, and classifying failures as retryable or not.
+//!
+//! The SDK's own retries are off: the agent loop retries with jittered backoff within a time
+//! budget and tells the client, which the SDK could not do for errors inside a stream.
+
+use std::time::Duration;
+
+use aws_config::BehaviorVersion;
+use aws_config::retry::RetryConfig;
+use aws_config::timeout::TimeoutConfig;
+use aws_sdk_bedrockruntime::Client;
+use aws_sdk_bedrockruntime::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
+use aws_sdk_bedrockruntime::primitives::event_stream::EventReceiver;
+use aws_sdk_bedrockruntime::types::{
+    ContentBlockDelta, ContentBlockStart, ConverseStreamOutput, InferenceConfiguration, Message,
+    SystemContentBlock, ToolConfiguration, error::ConverseStreamOutputError,
+};
+use aws_smithy_types::event_stream::RawMessage;
+
+use crate::config::ModelConfig;
+use crate::events::Usage;
+
+/// What a model stream says, in order.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ModelEvent {
+    Text(String),
+    ToolUseStart {
+        index: i32,
+        id: String,
+        name: String,
+    },
+    ToolUseInput {
+        index: i32,
+        json: String,
+    },
+    BlockStop {
+        index: i32,
+    },
+    Stop {
+        reason: String,
+    },
+    Usage(Usage),
+}
+
+/// Why a model call failed.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("{code}: {message}")]
+pub struct ModelError {
+    /// The service's error code (`ThrottlingException`, ...) or a local one (`Timeout`).
+    pub code: String,
+    pub message: String,
+    /// Throttling, a timeout or a transient service fault: the same call may succeed later.
+    pub retryable: bool,
+}
+
+/// Service error codes worth retrying, compared without case.
+const RETRYABLE_CODES: [&str; 6] = [
+    "throttlingexception",
+    "serviceunavailableexception",
+    "internalserverexception",
+    "modelnotreadyexception",
+    "modelstreamerrorexception",
+    "modeltimeoutexception",
+];
+
+fn classify<E, R>(error: &SdkError<E, R>) -> ModelError
+where
+    E: ProvideErrorMetadata + std::error::Error + 'static,
+    R: std::fmt::Debug,
+{
+    match error {
+        SdkError::ServiceError(service) => {
+            let code = service.err().code().unwrap_or("UnknownError").to_owned();
+            ModelError {
+                retryable: RETRYABLE_CODES.contains(&code.to_ascii_lowercase().as_str()),
+                message: service.err().message().unwrap_or("no message").to_owned(),
+                code,
+            }
+        }
+        SdkError::TimeoutError(_) => ModelError {
+            code: "Timeout".into(),
+            message: "the model did not answer in time".into(),
+            retryable: true,
+        },
+        SdkError::DispatchFailure(_) | SdkError::ResponseError(_) => ModelError {
+            code: "ConnectionError".into(),
+            message: DisplayErrorContext(error).to_string(),
+            retryable: true,
+        },
+        _ => ModelError {
+            code: "RequestError".into(),
+            message: DisplayErrorContext(error).to_string(),
+            retryable: false,
+        },
+    }
+}
+
+/// An error inside the stream. Its code is not in the payload, so it comes from the modelled
+/// variant, or, for an exception type the SDK does not model under that spelling (Bedrock has
+/// sent both `throttlingException` and `ThrottlingException`), from the frame's
+/// `:exception-type` header.
+fn classify_stream(error: &SdkError<ConverseStreamOutputError, RawMessage>) -> ModelError {
+    let SdkError::ServiceError(service) = error else {
+        return classify(error);
+    };
+    let code = match service.err() {
+        ConverseStreamOutputError::ThrottlingException(_) => "ThrottlingException".to_owned(),
+        ConverseStreamOutputError::ServiceUnavailableException(_) => {
+            "ServiceUnavailableException".to_owned()
+        }
+        ConverseStreamOutputError::InternalServerException(_) => {
+            "InternalServerException".to_owned()
+        }
+        ConverseStreamOutputError::ModelStreamErrorException(_) => {
+            "ModelStreamErrorException".to_owned()
+        }
+        ConverseStreamOutputError::ValidationException(_) => "ValidationException".to_owned(),
+        other => match service.raw() {
+            RawMessage::Decoded(message) => message
+                .headers()
+                .iter()
+                .find(|header| header.name().as_str() == ":exception-type")
+                .and_then(|header| header.value().as_string().ok())
+                .map_or_else(
+                    || other.code().unwrap_or("UnknownError").to_owned(),
+                    |value| value.as_str().to_owned(),
+                ),
+            _ => other.code().unwrap_or("UnknownError").to_owned(),
+        },
+    };
+    ModelError {
+        retryable: RETRYABLE_CODES.contains(&code.to_ascii_lowercase().as_str()),
+        message: service.err().message().unwrap_or("no message").to_owned(),
+        code,
+    }
+}
+
+/// The Bedrock client and the fixed parts of every request.
+#[derive(Debug, Clone)]
+pub struct Model {
+    client: Client,
+    model_id: String,
+    system: Vec<SystemContentBlock>,
+    inference: InferenceConfiguration,
+    stream_timeout: Duration,
+}
+
+/// What one call sends besides the fixed parts.
+pub struct ModelRequest {
+    pub messages: Vec<Message>,
+    pub tools: Option<ToolConfiguration>,
+    /// Appended to the configured system prompt for this call (who the caller is).
+    pub system_suffix: Option<String>,
+}
+
+impl Model {
+    /// Builds the client without any network call.
+    pub async fn new(config: &ModelConfig, region: &str, system_prompt: String) -> Self {
+        let sdk_config = aws_config::defaults(BehaviorVersion::latest())
+            .region(aws_config::Region::new(region.to_owned()))
+            .retry_config(RetryConfig::disabled())
+            .timeout_config(
+                TimeoutConfig::builder()
+                    .connect_timeout(Duration::from_secs(3))
+                    .build(),
+            )
+            .load()
+            .await;
+        let mut inference = InferenceConfiguration::builder().max_tokens(config.max_tokens);
+        if let Some(temperature) = config.temperature {
+            inference = inference.temperature(temperature);
+        }
+        Self {
+            client: Client::new(&sdk_config),
+            model_id: config.model_id.clone(),
+            system: vec![SystemContentBlock::Text(system_prompt)],
+            inference: inference.build(),
+            stream_timeout: Duration::from_millis(config.stream_timeout_ms),
+        }
+    }
+
+    pub fn model_id(&self) -> &str {
+        &self.model_id
+    }
+
+    /// Starts a ConverseStream call.
+    pub async fn stream(&self, request: ModelRequest) -> Result<ModelStream, ModelError> {
+        let mut system = self.system.clone();
+        if let Some(suffix) = request.system_suffix {
+            system.push(SystemContentBlock::Text(suffix));
+        }
+        let call = self
+            .client
+            .converse_stream()
+            .model_id(&self.model_id)
+            .set_system(Some(system))
+            .set_messages(Some(request.messages))
+            .set_tool_config(request.tools)
+            .inference_config(self.inference.clone())
+            .send();
+        let output = tokio::time::timeout(self.stream_timeout, call)
+            .await
+            .map_err(|_| stream_timeout())?
+            .map_err(|e| classify(&e))?;
+        Ok(ModelStream {
+            receiver: output.stream,
+            timeout: self.stream_timeout,
+        })
+    }
+}
+
+fn stream_timeout() -> ModelError {
+    ModelError {
+        code: "Timeout".into(),
+        message: "the model stream went quiet for too long".into(),
+        retryable: true,
+    }
+}
+
+/// An open model stream.
+pub struct ModelStream {
+    receiver: EventReceiver<ConverseStreamOutput, ConverseStreamOutputError>,
+    timeout: Duration,
+}
+
+impl ModelStream {
+    /// The next event, `None` at the end of the stream.
+    pub async fn next(&mut self) -> Result<Option<ModelEvent>, ModelError> {
+        loop {
+            let received = tokio::time::timeout(self.timeout, self.receiver.recv())
+                .await
+                .map_err(|_| stream_timeout())?
+                .map_err(|e| classify_stream(&e))?;
+            let Some(output) = received else {
+                return Ok(None);
+            };
+            if let Some(event) = translate(output) {
+                return Ok(Some(event));
+            }
+        }
+    }
+}
+
+fn translate(output: ConverseStreamOutput) -> Option<ModelEvent> {
+    match output {
+        ConverseStreamOutput::ContentBlockStart(start) => match start.start {
+            Some(ContentBlockStart::ToolUse(tool)) => Some(ModelEvent::ToolUseStart {
+                index: start.content_block_index,
+                id: tool.tool_use_id,
+                name: tool.name,
+            }),
+            _ => None,
+        },
+        ConverseStreamOutput::ContentBlockDelta(delta) => match delta.delta {
+            Some(ContentBlockDelta::Text(text)) => Some(ModelEvent::Text(text)),
+            Some(ContentBlockDelta::ToolUse(tool)) => Some(ModelEvent::ToolUseInput {
+                index: delta.content_block_index,
+                json: tool.input,
+            }),
+            _ => None,
+        },
+        ConverseStreamOutput::ContentBlockStop(stop) => Some(ModelEvent::BlockStop {
+            index: stop.content_block_index,
+        }),
+        ConverseStreamOutput::MessageStop(stop) => Some(ModelEvent::Stop {
+            reason: stop.stop_reason.as_str().to_owned(),
+        }),
+        ConverseStreamOutput::Metadata(metadata) => metadata.usage.map(|usage| {
+            let count = |n: i32| u64::try_from(n).unwrap_or(0);
+            ModelEvent::Usage(Usage {
+                input_tokens: count(usage.input_tokens),
+                output_tokens: count(usage.output_tokens),
+                total_tokens: count(usage.total_tokens),
+            })
+        }),
+        _ => None,
+    }
+}

@@ -1,0 +1,446 @@
+//! The agent loop of one turn: call the model, stream its text, run the tools it asks for,
+//! feed the results back, until it answers or the model-call limit is reached.
+//!
+//! - Every tool call gets a result (unknown tool, bad input, timeout and tool errors become
+//!   error results), so the conversation stays valid for the next model call.
+//! - Consecutive read-only calls run concurrently (bounded); any other call runs alone, in
+//!   the order the model gave.
+//! - Throttling and transient model failures, before or inside the stream, are retried with
+//!   full-jitter exponential backoff within a time budget; the client is told with a
+//!   `model_retry` event.
+//! - The turn's messages are returned, not written: the caller commits them to the session
+//!   only when the turn completes.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use aws_sdk_bedrockruntime::types::{
+    ContentBlock, ConversationRole, Message, Tool, ToolConfiguration, ToolInputSchema,
+    ToolResultBlock, ToolResultContentBlock, ToolResultStatus, ToolSpecification, ToolUseBlock,
+};
+use futures::StreamExt;
+use serde_json::Value;
+use tokio::sync::mpsc;
+
+use crate::config::ModelConfig;
+use crate::events::{Event, ToolStatus, Usage};
+use crate::model::bedrock::{Model, ModelError, ModelEvent, ModelRequest};
+use crate::model::document;
+use crate::tools::{Catalog, CatalogEntry, ToolOutcome, Toolbox};
+
+/// Stop reason reported when a turn reaches the model-call limit.
+pub const MAX_MODEL_CALLS_REASON: &str = "max_model_calls";
+
+/// Why a turn ended without an answer.
+#[derive(Debug, thiserror::Error)]
+pub enum TurnError {
+    #[error("the model call failed: {0}")]
+    Model(ModelError),
+    #[error("the client went away")]
+    ClientGone,
+    #[error("the agent is shutting down")]
+    ShuttingDown,
+    #[error("{0}")]
+    Internal(String),
+}
+
+impl TurnError {
+    pub const SHUTTING_DOWN: &str = "ShuttingDown";
+
+    /// The `error_type` reported to the client.
+    pub fn error_type(&self) -> String {
+        match self {
+            Self::Model(error) => error.code.clone(),
+            Self::ClientGone => "ClientGone".to_owned(),
+            Self::ShuttingDown => Self::SHUTTING_DOWN.to_owned(),
+            Self::Internal(_) => "InternalError".to_owned(),
+        }
+    }
+}
+
+/// A completed turn.
+#[derive(Debug)]
+pub struct TurnOutcome {
+    /// The prompt, the model's messages and the tool results, to commit to the session.
+    pub new_messages: Vec<Message>,
+    pub text: String,
+    pub stop_reason: String,
+    pub usage: Usage,
+    pub model_calls: u32,
+}
+
+/// How turns are run.
+#[derive(Debug, Clone)]
+pub struct LoopSettings {
+    pub max_model_calls: u32,
+    pub retry_budget: Duration,
+    pub retry_base: Duration,
+    pub tool_concurrency: usize,
+}
+
+impl LoopSettings {
+    pub fn new(model: &ModelConfig, tool_concurrency: u16) -> Self {
+        Self {
+            max_model_calls: model.max_model_calls,
+            retry_budget: Duration::from_millis(model.retry_budget_ms),
+            retry_base: Duration::from_millis(model.retry_base_ms.max(1)),
+            tool_concurrency: usize::from(tool_concurrency.max(1)),
+        }
+    }
+}
+
+/// The model and the tools.
+#[derive(Debug, Clone)]
+pub struct Agent {
+    pub model: Model,
+    pub toolbox: Arc<Toolbox>,
+    pub settings: LoopSettings,
+}
+
+/// Sends events to the client; fails once the client is gone.
+#[derive(Debug, Clone)]
+pub struct EventSink(pub mpsc::Sender<Event>);
+
+impl EventSink {
+    async fn send(&self, event: Event) -> Result<(), TurnError> {
+        self.0.send(event).await.map_err(|_| TurnError::ClientGone)
+    }
+}
+
+/// One tool call the model asked for.
+#[derive(Debug)]
+struct ToolRequest {
+    id: String,
+    name: String,
+    input: Value,
+    input_error: Option<String>,
+}
+
+/// One model response.
+#[derive(Debug, Default)]
+struct ModelResponse {
+    text: String,
+    tool_requests: Vec<ToolRequest>,
+    stop_reason: String,
+    usage: Usage,
+}
+
+impl Agent {
+    /// Runs one turn on top of `history`.
+    pub async fn run(
+        &self,
+        history: &[Message],
+        prompt: &str,
+        system_suffix: Option<String>,
+        sink: &EventSink,
+    ) -> Result<TurnOutcome, TurnError> {
+        let catalog = self.toolbox.catalog();
+        let tools = tool_configuration(&catalog)?;
+        let mut new_messages = vec![message(
+            ConversationRole::User,
+            vec![ContentBlock::Text(prompt.to_owned())],
+        )?];
+        let mut usage = Usage::default();
+        let mut answer = String::new();
+        for model_calls in 1..=self.settings.max_model_calls {
+            let messages: Vec<Message> = history.iter().chain(&new_messages).cloned().collect();
+            let response = self
+                .call_model(messages, tools.clone(), system_suffix.clone(), sink)
+                .await?;
+            usage += response.usage;
+            answer.push_str(&response.text);
+            let mut content = Vec::new();
+            if !response.text.is_empty() {
+                content.push(ContentBlock::Text(response.text.clone()));
+            }
+            for request in &response.tool_requests {
+                content.push(ContentBlock::ToolUse(
+                    ToolUseBlock::builder()
+                        .tool_use_id(&request.id)
+                        .name(&request.name)
+                        .input(document::from_json(&request.input))
+                        .build()
+                        .map_err(|e| TurnError::Internal(e.to_string()))?,
+                ));
+            }
+            if content.is_empty() {
+                content.push(ContentBlock::Text("(no answer)".to_owned()));
+            }
+            new_messages.push(message(ConversationRole::Assistant, content)?);
+            if response.tool_requests.is_empty() {
+                return Ok(TurnOutcome {
+                    new_messages,
+                    text: answer,
+                    stop_reason: response.stop_reason,
+                    usage,
+                    model_calls,
+                });
+            }
+            let results = self
+                .run_tools(&catalog, response.tool_requests, sink)
+                .await?;
+            new_messages.push(message(ConversationRole::User, results)?);
+        }
+        // The last message holds tool results; close the turn with an assistant message so the
+        // history keeps alternating roles.
+        let note = "(Stopped here: this request reached its limit of model calls.)";
+        new_messages.push(message(
+            ConversationRole::Assistant,
+            vec![ContentBlock::Text(note.to_owned())],
+        )?);
+        Ok(TurnOutcome {
+            new_messages,
+            text: answer,
+            stop_reason: MAX_MODEL_CALLS_REASON.to_owned(),
+            usage,
+            model_calls: self.settings.max_model_calls,
+        })
+    }
+
+    /// One model call, retried on retryable failures within the budget.
+    async fn call_model(
+        &self,
+        messages: Vec<Message>,
+        tools: Option<ToolConfiguration>,
+        system_suffix: Option<String>,
+        sink: &EventSink,
+    ) -> Result<ModelResponse, TurnError> {
+        let started = Instant::now();
+        let mut attempt: u32 = 0;
+        loop {
+            let request = ModelRequest {
+                messages: messages.clone(),
+                tools: tools.clone(),
+                system_suffix: system_suffix.clone(),
+            };
+            let error = match self.stream_once(request, sink).await {
+                Ok(response) => return Ok(response),
+                Err(TurnError::Model(error)) if error.retryable => error,
+                Err(other) => return Err(other),
+            };
+            attempt += 1;
+            let ceiling = self
+                .settings
+                .retry_base
+                .saturating_mul(1 << attempt.min(16));
+            let delay = ceiling.mul_f64(rand::random::<f64>());
+            if started.elapsed() + delay > self.settings.retry_budget {
+                tracing::warn!(code = %error.code, attempts = attempt, "model retries exhausted");
+                return Err(TurnError::Model(error));
+            }
+            tracing::info!(code = %error.code, attempt, delay_ms = delay.as_millis() as u64, "retrying the model call");
+            sink.send(Event::ModelRetry {
+                attempt,
+                reason: error.code.clone(),
+                delay_ms: u64::try_from(delay.as_millis()).unwrap_or(u64::MAX),
+            })
+            .await?;
+            tokio::time::sleep(delay).await;
+        }
+    }
+
+    async fn stream_once(
+        &self,
+        request: ModelRequest,
+        sink: &EventSink,
+    ) -> Result<ModelResponse, TurnError> {
+        let mut stream = self.model.stream(request).await.map_err(TurnError::Model)?;
+        let mut response = ModelResponse::default();
+        // Tool inputs arrive as JSON text in pieces, keyed by content block index.
+        let mut pending: Vec<(i32, String, String, String)> = Vec::new();
+        while let Some(event) = stream.next().await.map_err(TurnError::Model)? {
+            match event {
+                ModelEvent::Text(text) => {
+                    response.text.push_str(&text);
+                    sink.send(Event::TextDelta { text }).await?;
+                }
+                ModelEvent::ToolUseStart { index, id, name } => {
+                    pending.push((index, id, name, String::new()))
+                }
+                ModelEvent::ToolUseInput { index, json } => {
+                    if let Some(entry) = pending.iter_mut().find(|(i, ..)| *i == index) {
+                        entry.3.push_str(&json);
+                    }
+                }
+                ModelEvent::BlockStop { .. } => {}
+                ModelEvent::Stop { reason } => response.stop_reason = reason,
+                ModelEvent::Usage(usage) => response.usage = usage,
+            }
+        }
+        response.tool_requests = pending
+            .into_iter()
+            .map(|(_, id, name, json)| {
+                let parsed = if json.trim().is_empty() {
+                    Ok(Value::Object(Default::default()))
+                } else {
+                    serde_json::from_str(&json)
+                };
+                match parsed {
+                    Ok(input @ Value::Object(_)) => ToolRequest {
+                        id,
+                        name,
+                        input,
+                        input_error: None,
+                    },
+                    _ => ToolRequest {
+                        id,
+                        name,
+                        input: Value::Object(Default::default()),
+                        input_error: Some("the tool input was not a JSON object".to_owned()),
+                    },
+                }
+            })
+            .collect();
+        Ok(response)
+    }
+
+    /// Runs the calls of one model response and returns their result blocks, in order.
+    async fn run_tools(
+        &self,
+        catalog: &Catalog,
+        requests: Vec<ToolRequest>,
+        sink: &EventSink,
+    ) -> Result<Vec<ContentBlock>, TurnError> {
+        for request in &requests {
+            let (name, source) = match catalog.get(&request.name) {
+                Some(entry) => (entry.mcp_name.clone(), entry.source_name.clone()),
+                None => (request.name.clone(), String::new()),
+            };
+            sink.send(Event::ToolCall {
+                id: request.id.clone(),
+                name,
+                source,
+                input: request.input.clone(),
+            })
+            .await?;
+        }
+        let mut blocks = Vec::with_capacity(requests.len());
+        let mut index = 0;
+        while index < requests.len() {
+            let read_only = |r: &ToolRequest| catalog.get(&r.name).is_some_and(|e| e.read_only);
+            let batch_end = if read_only(&requests[index]) {
+                index
+                    + requests[index..]
+                        .iter()
+                        .take_while(|r| read_only(r))
+                        .count()
+            } else {
+                index + 1
+            };
+            let batch = &requests[index..batch_end];
+            let calls: Vec<_> = batch
+                .iter()
+                .map(|request| Box::pin(self.run_tool(catalog, request)))
+                .collect();
+            let mut outcomes =
+                futures::stream::iter(calls).buffered(self.settings.tool_concurrency);
+            let mut position = index;
+            while let Some(outcome) = outcomes.next().await {
+                let request = &requests[position];
+                let name = catalog
+                    .get(&request.name)
+                    .map_or_else(|| request.name.clone(), |e| e.mcp_name.clone());
+                sink.send(Event::ToolResult {
+                    id: request.id.clone(),
+                    name,
+                    status: outcome.status,
+                    output: outcome.output.clone(),
+                })
+                .await?;
+                blocks.push(result_block(&request.id, &outcome)?);
+                position += 1;
+            }
+            index = batch_end;
+        }
+        Ok(blocks)
+    }
+
+    async fn run_tool(&self, catalog: &Catalog, request: &ToolRequest) -> ToolOutcome {
+        if let Some(error) = &request.input_error {
+            return ToolOutcome::error(error.clone());
+        }
+        let Some(entry) = catalog.get(&request.name) else {
+            return unknown_tool(catalog, &request.name);
+        };
+        self.call_entry(entry, &request.input).await
+    }
+
+    async fn call_entry(&self, entry: &CatalogEntry, input: &Value) -> ToolOutcome {
+        let started = Instant::now();
+        let outcome = self.toolbox.call(entry, input).await;
+        tracing::info!(
+            tool = %entry.mcp_name,
+            source = %entry.source_name,
+            outcome = if outcome.status == ToolStatus::Ok { "ok" } else { "error" },
+            elapsed_ms = started.elapsed().as_millis() as u64,
+            "tool call"
+        );
+        outcome
+    }
+}
+
+fn unknown_tool(catalog: &Catalog, name: &str) -> ToolOutcome {
+    let available: Vec<&str> = catalog
+        .entries
+        .iter()
+        .map(|e| e.bedrock_name.as_str())
+        .collect();
+    ToolOutcome::error(format!(
+        "there is no tool named {name:?}; the available tools are: {}",
+        if available.is_empty() {
+            "none".to_owned()
+        } else {
+            available.join(", ")
+        }
+    ))
+}
+
+fn result_block(id: &str, outcome: &ToolOutcome) -> Result<ContentBlock, TurnError> {
+    let status = match outcome.status {
+        ToolStatus::Ok => ToolResultStatus::Success,
+        ToolStatus::Error => ToolResultStatus::Error,
+    };
+    ToolResultBlock::builder()
+        .tool_use_id(id)
+        .content(ToolResultContentBlock::Json(document::from_json(
+            &outcome.output,
+        )))
+        .status(status)
+        .build()
+        .map(ContentBlock::ToolResult)
+        .map_err(|e| TurnError::Internal(e.to_string()))
+}
+
+fn message(role: ConversationRole, content: Vec<ContentBlock>) -> Result<Message, TurnError> {
+    Message::builder()
+        .role(role)
+        .set_content(Some(content))
+        .build()
+        .map_err(|e| TurnError::Internal(e.to_string()))
+}
+
+fn tool_configuration(catalog: &Catalog) -> Result<Option<ToolConfiguration>, TurnError> {
+    if catalog.entries.is_empty() {
+        return Ok(None);
+    }
+    let tools = catalog
+        .entries
+        .iter()
+        .map(|entry| {
+            ToolSpecification::builder()
+                .name(&entry.bedrock_name)
+                .description(&entry.description)
+                .input_schema(ToolInputSchema::Json(document::from_json(
+                    &entry.input_schema,
+                )))
+                .build()
+                .map(Tool::ToolSpec)
+        })
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| TurnError::Internal(e.to_string()))?;
+    ToolConfiguration::builder()
+        .set_tools(Some(tools))
+        .build()
+        .map(Some)
+        .map_err(|e| TurnError::Internal(e.to_string()))
+}

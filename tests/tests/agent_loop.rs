@@ -1,0 +1,402 @@
+//! The agent's Bedrock tool loop end to end: the real agent binary, the Bedrock stand-in
+//! driven by scripted model turns, and the real MCP server on moto as the tool source.
+
+use std::time::Duration;
+
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+use system_tests::agent::{Agent, SESSION_HEADER};
+use system_tests::bedrock::{BedrockStandIn, ExceptionSpelling, ToolCall, Turn};
+use system_tests::fixtures::{self, text};
+use system_tests::mcp_server::McpServer;
+use system_tests::moto::Moto;
+
+const SESSION: &str = "loop-session-0123456789abcdef0123456789abcd";
+
+struct Stack {
+    _moto: Moto,
+    _mcp: McpServer,
+    bedrock: BedrockStandIn,
+    agent: Agent,
+}
+
+/// moto seeded with the fixture, the MCP server, the stand-in with `script`, and the agent
+/// with its tools listed.
+async fn stack(script: Vec<Turn>, extra_env: &[(&str, &str)]) -> Stack {
+    let moto = Moto::start().await.unwrap();
+    let mcp = McpServer::seeded(&moto).await.unwrap();
+    let bedrock = BedrockStandIn::start(script).await;
+    let agent = Agent::start(&bedrock, Some(&mcp.url), extra_env)
+        .await
+        .unwrap();
+    agent
+        .wait_for_log("MCP tools listed", Duration::from_secs(10))
+        .await
+        .unwrap();
+    Stack {
+        _moto: moto,
+        _mcp: mcp,
+        bedrock,
+        agent,
+    }
+}
+
+fn expiring_serial() -> String {
+    fixtures::load("warranties")
+        .into_iter()
+        .find(|w| {
+            let left = w["duration_days"].as_i64().unwrap() - w["start_days_ago"].as_i64().unwrap();
+            (1..=30).contains(&left)
+        })
+        .map(|w| text(&w, "serial_number").to_owned())
+        .expect("an expiring warranty in the fixture")
+}
+
+/// The tool results the model received in request `index`, by tool-use id.
+fn tool_results(stack: &Stack, index: usize) -> Vec<Value> {
+    let request = &stack.bedrock.requests()[index];
+    let messages = request.body["messages"].as_array().unwrap();
+    messages.last().unwrap()["content"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|block| block.get("toolResult").cloned())
+        .collect()
+}
+
+#[tokio::test]
+async fn the_model_is_offered_the_mcp_tools() {
+    let stack = stack(vec![Turn::text("ok")], &[]).await;
+    stack
+        .agent
+        .invoke(&json!({"prompt": "hi"}), &[])
+        .await
+        .unwrap();
+    let tools = stack.bedrock.requests()[0].body["toolConfig"]["tools"]
+        .as_array()
+        .unwrap()
+        .clone();
+    let names: Vec<&str> = tools
+        .iter()
+        .map(|t| t["toolSpec"]["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names.len(), 10, "{names:?}");
+    assert!(names.contains(&"check_warranty") && names.contains(&"create_support_ticket"));
+    let check = tools
+        .iter()
+        .find(|t| t["toolSpec"]["name"] == json!("check_warranty"))
+        .unwrap();
+    assert!(check["toolSpec"]["inputSchema"]["json"]["properties"]["serial_number"].is_object());
+}
+
+#[tokio::test]
+async fn a_tool_using_answer_streams_the_call_its_result_and_the_answer() {
+    let serial = expiring_serial();
+    let stack = stack(
+        vec![
+            Turn::ToolUse {
+                text: Some("Let me check.".into()),
+                calls: vec![ToolCall::new(
+                    "call-1",
+                    "check_warranty",
+                    json!({"serial_number": serial}),
+                )],
+            },
+            Turn::text("Your warranty expires soon."),
+        ],
+        &[],
+    )
+    .await;
+    let answer = stack
+        .agent
+        .invoke(
+            &json!({"prompt": "is my warranty valid?"}),
+            &[(SESSION_HEADER, SESSION)],
+        )
+        .await
+        .unwrap();
+    assert_eq!(answer.status, StatusCode::OK);
+    let kinds: Vec<&str> = answer
+        .events
+        .iter()
+        .map(|e| e["type"].as_str().unwrap())
+        .collect();
+    let call_at = kinds.iter().position(|k| *k == "tool_call").unwrap();
+    let result_at = kinds.iter().position(|k| *k == "tool_result").unwrap();
+    assert!(
+        call_at < result_at && result_at < kinds.len() - 1,
+        "{kinds:?}"
+    );
+    let call = answer.of_type("tool_call")[0];
+    assert_eq!(call["name"], json!("check_warranty"));
+    assert_eq!(call["source"], json!("support"));
+    assert_eq!(call["input"]["serial_number"], json!(serial));
+    let result = answer.of_type("tool_result")[0];
+    assert_eq!(result["status"], json!("ok"));
+    assert_eq!(result["output"]["status"], json!("expiring_soon"));
+    let done = answer.last();
+    assert_eq!(
+        done["text"],
+        json!("Let me check.Your warranty expires soon.")
+    );
+    assert_eq!(done["model_calls"], json!(2));
+    let fed_back = tool_results(&stack, 1);
+    assert_eq!(fed_back[0]["toolUseId"], json!("call-1"));
+    assert_eq!(fed_back[0]["status"], json!("success"));
+    assert_eq!(
+        fed_back[0]["content"][0]["json"]["serial_number"],
+        json!(serial)
+    );
+}
+
+#[tokio::test]
+async fn parallel_read_only_calls_all_get_results_in_order() {
+    let warranties = fixtures::load("warranties");
+    let calls: Vec<ToolCall> = warranties
+        .iter()
+        .take(3)
+        .enumerate()
+        .map(|(i, w)| {
+            ToolCall::new(
+                format!("call-{i}"),
+                "check_warranty",
+                json!({"serial_number": w["serial_number"]}),
+            )
+        })
+        .collect();
+    let stack = stack(
+        vec![
+            Turn::ToolUse { text: None, calls },
+            Turn::text("Here they are."),
+        ],
+        &[],
+    )
+    .await;
+    let answer = stack
+        .agent
+        .invoke(&json!({"prompt": "check all three"}), &[])
+        .await
+        .unwrap();
+    let results = answer.of_type("tool_result");
+    assert_eq!(results.len(), 3);
+    for (i, result) in results.iter().enumerate() {
+        assert_eq!(result["id"], json!(format!("call-{i}")));
+        assert_eq!(
+            result["output"]["serial_number"],
+            warranties[i]["serial_number"]
+        );
+    }
+    let fed_back = tool_results(&stack, 1);
+    let ids: Vec<&Value> = fed_back.iter().map(|r| &r["toolUseId"]).collect();
+    assert_eq!(ids, [&json!("call-0"), &json!("call-1"), &json!("call-2")]);
+}
+
+#[tokio::test]
+async fn an_unknown_tool_and_a_failing_tool_become_error_results() {
+    let stack = stack(
+        vec![
+            Turn::ToolUse {
+                text: None,
+                calls: vec![
+                    ToolCall::new("call-a", "delete_all_customers", json!({})),
+                    ToolCall::new(
+                        "call-b",
+                        "check_warranty",
+                        json!({"serial_number": "SN-NOPE-0000"}),
+                    ),
+                ],
+            },
+            Turn::text("Sorry, I could not find that."),
+        ],
+        &[],
+    )
+    .await;
+    let answer = stack
+        .agent
+        .invoke(&json!({"prompt": "check SN-NOPE-0000"}), &[])
+        .await
+        .unwrap();
+    assert_eq!(answer.last()["type"], json!("done"), "{:?}", answer.events);
+    let results = answer.of_type("tool_result");
+    assert_eq!(results[0]["status"], json!("error"));
+    assert!(
+        results[0]["output"]["error"]
+            .as_str()
+            .unwrap()
+            .contains("check_warranty"),
+        "the model is told what exists"
+    );
+    assert_eq!(results[1]["status"], json!("error"));
+    assert!(
+        results[1]["output"]["error"]
+            .as_str()
+            .unwrap()
+            .contains("SN-NOPE-0000")
+    );
+    let fed_back = tool_results(&stack, 1);
+    assert!(
+        fed_back.iter().all(|r| r["status"] == json!("error")),
+        "{fed_back:?}"
+    );
+}
+
+#[tokio::test]
+async fn throttling_before_and_inside_the_stream_is_retried() {
+    let stack = stack(
+        vec![
+            Turn::ThrottleBeforeStream,
+            Turn::ThrottleInStream {
+                spelling: ExceptionSpelling::MemberName,
+            },
+            Turn::ThrottleInStream {
+                spelling: ExceptionSpelling::ShapeName,
+            },
+            Turn::Unavailable,
+            Turn::text("Finally."),
+        ],
+        &[],
+    )
+    .await;
+    let answer = stack
+        .agent
+        .invoke(&json!({"prompt": "hello"}), &[])
+        .await
+        .unwrap();
+    let retries = answer.of_type("model_retry");
+    assert_eq!(retries.len(), 4, "{:?}", answer.events);
+    let reasons: Vec<String> = retries
+        .iter()
+        .map(|r| r["reason"].as_str().unwrap().to_ascii_lowercase())
+        .collect();
+    assert_eq!(reasons[..3], ["throttlingexception"; 3]);
+    assert_eq!(reasons[3], "serviceunavailableexception");
+    assert!(
+        retries
+            .iter()
+            .enumerate()
+            .all(|(i, r)| r["attempt"] == json!(i + 1))
+    );
+    assert_eq!(answer.last()["type"], json!("done"));
+    assert_eq!(answer.last()["text"], json!("Finally."));
+}
+
+#[tokio::test]
+async fn retries_stop_at_the_budget_and_other_errors_are_not_retried() {
+    let stack = stack(
+        vec![
+            Turn::ThrottleBeforeStream,
+            Turn::ThrottleBeforeStream,
+            Turn::ThrottleBeforeStream,
+            Turn::ThrottleBeforeStream,
+            Turn::ThrottleBeforeStream,
+            Turn::ThrottleBeforeStream,
+        ],
+        &[
+            ("MODEL_RETRY_BUDGET_MS", "300"),
+            ("MODEL_RETRY_BASE_MS", "100"),
+        ],
+    )
+    .await;
+    let answer = stack
+        .agent
+        .invoke(&json!({"prompt": "hello"}), &[])
+        .await
+        .unwrap();
+    let last = answer.last();
+    assert_eq!(last["type"], json!("error"));
+    assert_eq!(last["error_type"], json!("ThrottlingException"));
+    assert!(
+        stack.bedrock.remaining() > 0,
+        "the budget ended the retries before the script did"
+    );
+    assert!(
+        stack.bedrock.requests().len() >= 2,
+        "it did retry before giving up"
+    );
+
+    let moto = Moto::start().await.unwrap();
+    let mcp = McpServer::seeded(&moto).await.unwrap();
+    let bedrock = BedrockStandIn::start([Turn::Error {
+        status: 403,
+        error_type: "AccessDeniedException".into(),
+        message: "no access".into(),
+    }])
+    .await;
+    let agent = Agent::start(&bedrock, Some(&mcp.url), &[]).await.unwrap();
+    let answer = agent
+        .invoke(&json!({"prompt": "hello"}), &[])
+        .await
+        .unwrap();
+    assert!(answer.of_type("model_retry").is_empty());
+    assert_eq!(answer.last()["error_type"], json!("AccessDeniedException"));
+}
+
+#[tokio::test]
+async fn the_turn_stops_at_the_model_call_limit_and_the_session_stays_usable() {
+    let serial = expiring_serial();
+    let check = |id: &str| Turn::ToolUse {
+        text: None,
+        calls: vec![ToolCall::new(
+            id,
+            "check_warranty",
+            json!({"serial_number": serial}),
+        )],
+    };
+    let stack = stack(
+        vec![check("c1"), check("c2"), Turn::text("Back to normal.")],
+        &[("MAX_MODEL_CALLS", "2")],
+    )
+    .await;
+    let answer = stack
+        .agent
+        .invoke(&json!({"prompt": "loop"}), &[(SESSION_HEADER, SESSION)])
+        .await
+        .unwrap();
+    let done = answer.last();
+    assert_eq!(done["stop_reason"], json!("max_model_calls"));
+    assert_eq!(done["model_calls"], json!(2));
+    let next = stack
+        .agent
+        .invoke(&json!({"prompt": "and now?"}), &[(SESSION_HEADER, SESSION)])
+        .await
+        .unwrap();
+    assert_eq!(
+        next.last()["text"],
+        json!("Back to normal."),
+        "the stand-in accepted the history: {:?}",
+        next.events
+    );
+}
+
+#[tokio::test]
+async fn a_ticket_opened_through_the_agent_lands_in_dynamodb() {
+    let ticket = json!({
+        "customer_id": "CUST-001", "subject": "Buds crackle", "description": "Left earbud crackles.",
+        "category": "product", "client_token": "agent-test-token-1"
+    });
+    let stack = stack(
+        vec![
+            Turn::ToolUse {
+                text: None,
+                calls: vec![ToolCall::new("t1", "create_support_ticket", ticket)],
+            },
+            Turn::text("I opened a ticket for you."),
+        ],
+        &[],
+    )
+    .await;
+    let answer = stack
+        .agent
+        .invoke(&json!({"prompt": "open a ticket"}), &[])
+        .await
+        .unwrap();
+    let result = answer.of_type("tool_result")[0];
+    assert_eq!(result["status"], json!("ok"));
+    assert_eq!(result["output"]["created"], json!(true));
+    assert!(
+        result["output"]["ticket"]["ticket_id"]
+            .as_str()
+            .unwrap()
+            .starts_with("TKT-")
+    );
+}
