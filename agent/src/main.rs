@@ -18,6 +18,7 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use anyhow::Context;
+use axum::serve::ListenerExt;
 use clap::Parser;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
@@ -105,9 +106,10 @@ async fn run(config: Config) -> anyhow::Result<()> {
         ending.cancel();
     });
     let mut graceful_rx = signalled_rx.clone();
-    let server = axum::serve(listener, router).with_graceful_shutdown(async move {
-        let _ = graceful_rx.wait_for(|signalled| *signalled).await;
-    });
+    let server = axum::serve(listener.tap_io(service_runtime::no_delay), router)
+        .with_graceful_shutdown(async move {
+            let _ = graceful_rx.wait_for(|signalled| *signalled).await;
+        });
     // Streams end shortly after `ending` fires; this bounds the wait if a client stops reading.
     let hard_stop = async move {
         let _ = signalled_rx.wait_for(|signalled| *signalled).await;

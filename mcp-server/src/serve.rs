@@ -8,6 +8,7 @@
 use std::sync::Arc;
 
 use anyhow::Context;
+use axum::serve::ListenerExt;
 use axum::{Router, middleware};
 use rmcp::transport::streamable_http_server::session::local::LocalSessionManager;
 use rmcp::transport::streamable_http_server::{StreamableHttpServerConfig, StreamableHttpService};
@@ -66,9 +67,10 @@ pub async fn run(config: ServeConfig) -> anyhow::Result<()> {
         let _ = stop_tx.send(true);
     });
     let mut graceful_rx = stop_rx.clone();
-    let server = axum::serve(listener, app).with_graceful_shutdown(async move {
-        let _ = graceful_rx.wait_for(|stop| *stop).await;
-    });
+    let server = axum::serve(listener.tap_io(service_runtime::no_delay), app)
+        .with_graceful_shutdown(async move {
+            let _ = graceful_rx.wait_for(|stop| *stop).await;
+        });
     let grace = config.shutdown_grace();
     let mut deadline_rx = stop_rx;
     let deadline = async move {

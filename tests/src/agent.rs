@@ -163,6 +163,30 @@ pub fn parse_sse(text: &str) -> anyhow::Result<Vec<Value>> {
 }
 
 impl Agent {
+    /// Starts an SSE invocation in the background (in `session`, if given) and returns its
+    /// whole body when it ends.
+    pub fn invoke_in_background(
+        &self,
+        session: Option<&str>,
+        prompt: &str,
+    ) -> tokio::task::JoinHandle<String> {
+        let mut request = reqwest::Client::new()
+            .post(format!("{}/invocations", self.base_url))
+            .json(&json!({ "prompt": prompt }));
+        if let Some(session) = session {
+            request = request.header(SESSION_HEADER, session);
+        }
+        tokio::spawn(async move {
+            request
+                .send()
+                .await
+                .expect("the invocation is sent")
+                .text()
+                .await
+                .expect("the answer is read")
+        })
+    }
+
     /// Waits until the agent has logged a line whose message is `message` (e.g. its MCP
     /// sources being listed), for at most `timeout`.
     pub async fn wait_for_log(

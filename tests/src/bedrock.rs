@@ -70,6 +70,7 @@ use axum::extract::{DefaultBodyLimit, Path, State};
 use axum::http::{self, HeaderMap, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
+use axum::serve::ListenerExt;
 use serde_json::{Value, json};
 use tokio::sync::watch;
 
@@ -261,10 +262,11 @@ impl BedrockStandIn {
             .with_state(Arc::clone(&shared));
         let mut stop = shutdown_rx;
         tokio::spawn(async move {
-            let served = axum::serve(listener, app).with_graceful_shutdown(async move {
-                // Resolves with an error when the sender is dropped.
-                let _ = stop.changed().await;
-            });
+            let served =
+                axum::serve(listener.tap_io(no_delay), app).with_graceful_shutdown(async move {
+                    // Resolves with an error when the sender is dropped.
+                    let _ = stop.changed().await;
+                });
             if let Err(error) = served.await {
                 eprintln!("bedrock stand-in stopped with an error: {error}");
             }
@@ -1164,4 +1166,9 @@ mod tests {
         assert_eq!(split("ab", 5), vec!["a", "b"]);
         assert_eq!(split("", 4), vec![""]);
     }
+}
+
+/// Sends each frame as soon as it is written, as Bedrock does.
+fn no_delay(stream: &mut tokio::net::TcpStream) {
+    let _ = stream.set_nodelay(true);
 }

@@ -11,6 +11,7 @@ pub mod bedrock;
 pub mod cognito;
 pub mod fixtures;
 pub mod mcp_server;
+pub mod measure;
 pub mod moto;
 pub mod process;
 pub mod workspace;

@@ -134,3 +134,20 @@ fn listening_address(line: &str) -> Option<SocketAddr> {
     }
     Some(address)
 }
+
+/// Runs `binary` with exactly `env` and asserts that it refuses to start, naming `setting` on
+/// stderr (a configuration error).
+pub async fn assert_refuses_config(binary: &Path, env: &[(&str, &str)], setting: &str) {
+    let output = tokio::process::Command::new(binary)
+        .env_clear()
+        .envs(env.iter().copied())
+        .output()
+        .await
+        .expect("the binary runs");
+    assert!(!output.status.success(), "{env:?} must fail");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains(setting),
+        "{env:?} must name {setting}: {stderr}"
+    );
+}

@@ -194,21 +194,7 @@ async fn ping_reports_busy_while_a_turn_runs_and_stamps_only_changes() {
         idle,
         "polling does not move the timestamp"
     );
-    let invoking = {
-        let base = agent.base_url.clone();
-        tokio::spawn(async move {
-            reqwest::Client::new()
-                .post(format!("{base}/invocations"))
-                .header(SESSION_HEADER, SESSION)
-                .json(&json!({"prompt": "count"}))
-                .send()
-                .await
-                .unwrap()
-                .text()
-                .await
-                .unwrap()
-        })
-    };
+    let invoking = agent.invoke_in_background(Some(SESSION), "count");
     tokio::time::sleep(Duration::from_millis(300)).await;
     let busy = agent.ping().await;
     assert_eq!(busy["status"], json!("HealthyBusy"));
@@ -227,19 +213,7 @@ async fn overlapping_requests_on_one_session_are_refused_with_409() {
     let bedrock =
         BedrockStandIn::start([slow("a b c d", 4, 200), Turn::text("other session")]).await;
     let agent = Agent::start(&bedrock, None, &[]).await.unwrap();
-    let base = agent.base_url.clone();
-    let first = tokio::spawn(async move {
-        reqwest::Client::new()
-            .post(format!("{base}/invocations"))
-            .header(SESSION_HEADER, SESSION)
-            .json(&json!({"prompt": "first"}))
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap()
-    });
+    let first = agent.invoke_in_background(Some(SESSION), "first");
     tokio::time::sleep(Duration::from_millis(200)).await;
     let second = agent
         .invoke(&json!({"prompt": "second"}), &[(SESSION_HEADER, SESSION)])
@@ -332,18 +306,7 @@ async fn sigterm_ends_running_streams_with_an_error_frame_within_the_grace_perio
     let mut agent = Agent::start(&bedrock, None, &[("SHUTDOWN_GRACE_MS", "300")])
         .await
         .unwrap();
-    let base = agent.base_url.clone();
-    let streaming = tokio::spawn(async move {
-        reqwest::Client::new()
-            .post(format!("{base}/invocations"))
-            .json(&json!({"prompt": "talk"}))
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap()
-    });
+    let streaming = agent.invoke_in_background(None, "talk");
     tokio::time::sleep(Duration::from_millis(300)).await;
     let status = agent
         .process
@@ -373,15 +336,7 @@ async fn bad_configuration_exits_non_zero_naming_the_setting() {
         ),
     ];
     for (env, named) in cases {
-        let output = tokio::process::Command::new(&binary)
-            .env_clear()
-            .envs(env.iter().copied())
-            .output()
-            .await
-            .unwrap();
-        assert!(!output.status.success(), "{env:?} must fail");
-        let stderr = String::from_utf8_lossy(&output.stderr);
-        assert!(stderr.contains(named), "{env:?}: {stderr}");
+        system_tests::process::assert_refuses_config(&binary, env, named).await;
     }
     let missing_token = tokio::process::Command::new(&binary)
         .env_clear()

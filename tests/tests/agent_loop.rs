@@ -400,3 +400,65 @@ async fn a_ticket_opened_through_the_agent_lands_in_dynamodb() {
             .starts_with("TKT-")
     );
 }
+
+#[tokio::test]
+async fn an_mcp_source_with_a_static_bearer_token_is_used() {
+    let moto = Moto::start().await.unwrap();
+    system_tests::mcp_server::seed(&moto).await.unwrap();
+    let pool = system_tests::cognito::CognitoPool::create(&moto)
+        .await
+        .unwrap();
+    let token = pool.customer_tokens().await.unwrap().access_token;
+    let auth_env = pool.auth_env();
+    let env: Vec<(&str, &str)> = auth_env
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .collect();
+    let mcp = McpServer::start(&moto, &env).await.unwrap();
+    let serial = expiring_serial();
+    let bedrock = BedrockStandIn::start([
+        Turn::ToolUse {
+            text: None,
+            calls: vec![ToolCall::new(
+                "t1",
+                "check_warranty",
+                json!({"serial_number": serial}),
+            )],
+        },
+        Turn::text("Checked."),
+    ])
+    .await;
+    let sources =
+        json!([{"name": "support", "url": mcp.url, "bearer_token_env": "SUPPORT_MCP_TOKEN"}])
+            .to_string();
+    let agent = Agent::start(
+        &bedrock,
+        None,
+        &[("MCP_SOURCES", &sources), ("SUPPORT_MCP_TOKEN", &token)],
+    )
+    .await
+    .unwrap();
+    agent
+        .wait_for_log("MCP tools listed", Duration::from_secs(10))
+        .await
+        .unwrap();
+    let answer = agent
+        .invoke(&json!({"prompt": "check"}), &[])
+        .await
+        .unwrap();
+    assert_eq!(
+        answer.of_type("tool_result")[0]["status"],
+        json!("ok"),
+        "{:?}",
+        answer.events
+    );
+    assert!(
+        !agent
+            .process
+            .logs()
+            .iter()
+            .chain(mcp.process.logs().iter())
+            .any(|line| line.contains(&token)),
+        "the token is never logged"
+    );
+}

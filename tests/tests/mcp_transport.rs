@@ -499,15 +499,7 @@ async fn bad_configuration_exits_non_zero_naming_the_setting() {
         (&[], "AWS_REGION"),
     ];
     for (env, named) in cases {
-        let output = tokio::process::Command::new(&binary)
-            .env_clear()
-            .envs(env.iter().copied())
-            .output()
-            .await
-            .unwrap();
-        assert!(!output.status.success(), "{env:?} must fail");
-        let stderr = String::from_utf8_lossy(&output.stderr);
-        assert!(stderr.contains(named), "{env:?}: {stderr}");
+        system_tests::process::assert_refuses_config(&binary, env, named).await;
     }
 }
 

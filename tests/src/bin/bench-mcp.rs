@@ -11,6 +11,7 @@ use anyhow::{Context, bail};
 use serde_json::{Value, json};
 use system_tests::fixtures;
 use system_tests::mcp_server::{self, McpServer};
+use system_tests::measure::{cpu_ms, memory_mib, percentile};
 use system_tests::moto::Moto;
 use system_tests::process::ServerProcess;
 use system_tests::workspace;
@@ -39,35 +40,32 @@ async fn main() -> anyhow::Result<()> {
         .collect();
     check_warranty(&client, &server.url, &serials[0]).await?;
     tokio::time::sleep(Duration::from_secs(2)).await;
-    let idle_rss = rss_kib(pid, "VmRSS")?;
+    let idle_rss = memory_mib(pid, "VmRSS")?;
+    let idle_anon = memory_mib(pid, "RssAnon")?;
 
     let mut rows = Vec::new();
     for concurrency in CONCURRENCY_LEVELS {
         rows.push(load(&client, &server.url, pid, &serials, concurrency).await?);
     }
-    let peak_rss = rss_kib(pid, "VmHWM")?;
+    let peak_rss = memory_mib(pid, "VmHWM")?;
 
     println!("| measure | value |\n|---|---|");
     println!(
         "| exec to `listening` log line, median of {START_RUNS} | {:.1} ms |",
-        median(&ready_ms)
+        percentile(&ready_ms, 0.5)
     );
     println!(
         "| exec to first served `tools/list`, median of {START_RUNS} | {:.1} ms |",
-        median(&first_ms)
+        percentile(&first_ms, 0.5)
     );
     println!(
         "| exec to first served `tools/list`, worst of {START_RUNS} | {:.1} ms |",
-        max(&first_ms)
+        percentile(&first_ms, 1.0)
     );
     println!(
-        "| resident memory, idle after first call | {:.1} MiB |",
-        idle_rss as f64 / 1024.0
+        "| resident memory, idle after first call (of it anonymous) | {idle_rss:.1} MiB ({idle_anon:.1} MiB) |"
     );
-    println!(
-        "| resident memory, peak under load | {:.1} MiB |",
-        peak_rss as f64 / 1024.0
-    );
+    println!("| resident memory, peak under load | {peak_rss:.1} MiB |");
     println!();
     println!(
         "`tools/call check_warranty` (one DynamoDB GetItem on moto), {CALLS_PER_LEVEL} calls per row:\n"
@@ -139,7 +137,7 @@ async fn load(
     serials: &[String],
     concurrency: usize,
 ) -> anyhow::Result<Row> {
-    let cpu_before = cpu_ticks(pid)?;
+    let cpu_before = cpu_ms(pid)?;
     let started = Instant::now();
     let mut workers = Vec::new();
     for worker in 0..concurrency {
@@ -170,14 +168,13 @@ async fn load(
         errors += worker_errors;
     }
     let elapsed = started.elapsed().as_secs_f64();
-    let cpu_ms = (cpu_ticks(pid)? - cpu_before) as f64 * 1000.0 / ticks_per_second();
-    latencies.sort_by(f64::total_cmp);
+    let cpu_used_ms = cpu_ms(pid)? - cpu_before;
     Ok(Row {
         concurrency,
         throughput: latencies.len() as f64 / elapsed,
         p50_ms: percentile(&latencies, 0.50),
         p99_ms: percentile(&latencies, 0.99),
-        cpu_ms_per_call: cpu_ms / latencies.len() as f64,
+        cpu_ms_per_call: cpu_used_ms / latencies.len() as f64,
         errors,
     })
 }
@@ -200,51 +197,4 @@ async fn check_warranty(client: &reqwest::Client, url: &str, serial: &str) -> an
         bail!("unexpected answer: {response}");
     }
     Ok(())
-}
-
-/// User plus system CPU time of a process, in clock ticks.
-fn cpu_ticks(pid: u32) -> anyhow::Result<u64> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))?;
-    // Fields after the parenthesised command name; utime and stime are the 14th and 15th.
-    let after_name = stat.rsplit_once(')').context("malformed stat")?.1;
-    let fields: Vec<&str> = after_name.split_whitespace().collect();
-    Ok(fields[11].parse::<u64>()? + fields[12].parse::<u64>()?)
-}
-
-fn ticks_per_second() -> f64 {
-    // Linux reports /proc CPU times in USER_HZ, which is 100 on every mainstream build.
-    100.0
-}
-
-fn rss_kib(pid: u32, field: &str) -> anyhow::Result<u64> {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
-    status
-        .lines()
-        .find_map(|line| {
-            line.strip_prefix(field)?
-                .trim_start_matches(':')
-                .trim()
-                .strip_suffix(" kB")?
-                .parse()
-                .ok()
-        })
-        .with_context(|| format!("{field} not found in /proc/{pid}/status"))
-}
-
-fn percentile(sorted: &[f64], q: f64) -> f64 {
-    if sorted.is_empty() {
-        return f64::NAN;
-    }
-    let index = ((sorted.len() - 1) as f64 * q).round() as usize;
-    sorted[index]
-}
-
-fn median(values: &[f64]) -> f64 {
-    let mut sorted = values.to_vec();
-    sorted.sort_by(f64::total_cmp);
-    percentile(&sorted, 0.5)
-}
-
-fn max(values: &[f64]) -> f64 {
-    values.iter().copied().fold(f64::NAN, f64::max)
 }

@@ -1,0 +1,157 @@
+//! Benchmark of the agent (`scripts/bench`): exec-to-healthy time, idle memory, the agent's
+//! own latency and CPU per model round trip with a stand-in model that answers at once, and
+//! many streaming sessions at once. Prints a Markdown report for `BENCHMARKS.md`.
+
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+use serde_json::json;
+use system_tests::agent::{Agent, SESSION_HEADER, parse_sse};
+use system_tests::bedrock::{BedrockStandIn, Turn};
+use system_tests::measure::{cpu_ms, memory_mib, percentile};
+use system_tests::process::ServerProcess;
+use system_tests::workspace;
+
+const START_RUNS: usize = 20;
+const ROUND_TRIPS: usize = 2000;
+const CONCURRENT_SESSIONS: usize = 500;
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let bedrock = BedrockStandIn::start([]).await;
+    let healthy_ms = exec_to_healthy(&bedrock).await?;
+
+    let agent = Agent::start(&bedrock, None, &[("RUST_LOG", "warn,agent=info")]).await?;
+    let pid = agent.process.pid().context("agent pid")?;
+    let client = reqwest::Client::new();
+    bedrock.push(Turn::text("warm up"));
+    invoke(
+        &client,
+        &agent.base_url,
+        "warm-up-session-0123456789abcdef0123456789",
+    )
+    .await?;
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let idle_mib = memory_mib(pid, "VmRSS")?;
+    let idle_anon_mib = memory_mib(pid, "RssAnon")?;
+
+    // Round trips: one session per request so history does not grow.
+    for _ in 0..ROUND_TRIPS {
+        bedrock.push(Turn::text("Sure."));
+    }
+    let cpu_before = cpu_ms(pid)?;
+    let mut latencies = Vec::with_capacity(ROUND_TRIPS);
+    for i in 0..ROUND_TRIPS {
+        let started = Instant::now();
+        invoke(
+            &client,
+            &agent.base_url,
+            &format!("round-trip-session-{i:032}"),
+        )
+        .await?;
+        latencies.push(started.elapsed().as_secs_f64() * 1000.0);
+    }
+    let cpu_ms_per_turn = (cpu_ms(pid)? - cpu_before) / ROUND_TRIPS as f64;
+
+    // Many streams at once: each answer is 10 deltas 100 ms apart.
+    for _ in 0..CONCURRENT_SESSIONS {
+        bedrock.push(Turn::SlowText {
+            text: "one two three four five six seven eight nine ten".into(),
+            chunks: 10,
+            delay: Duration::from_millis(100),
+        });
+    }
+    let started = Instant::now();
+    let mut streams = Vec::new();
+    for i in 0..CONCURRENT_SESSIONS {
+        let client = client.clone();
+        let base = agent.base_url.clone();
+        streams.push(tokio::spawn(async move {
+            invoke(&client, &base, &format!("concurrent-session-{i:032}")).await
+        }));
+    }
+    let mut errors = 0;
+    for stream in streams {
+        if !matches!(stream.await, Ok(Ok(()))) {
+            errors += 1;
+        }
+    }
+    let concurrent_secs = started.elapsed().as_secs_f64();
+    let peak_mib = memory_mib(pid, "VmHWM")?;
+
+    println!("| measure | value |\n|---|---|");
+    println!(
+        "| exec to first healthy `/ping`, median of {START_RUNS} | {:.1} ms |",
+        percentile(&healthy_ms, 0.5)
+    );
+    println!(
+        "| exec to first healthy `/ping`, worst of {START_RUNS} | {:.1} ms |",
+        healthy_ms.iter().copied().fold(0.0, f64::max)
+    );
+    println!(
+        "| resident memory, idle after one turn (of it anonymous) | {idle_mib:.1} MiB ({idle_anon_mib:.1} MiB) |"
+    );
+    println!(
+        "| turn with an instant model, client-side latency p50 / p99 ({ROUND_TRIPS} turns) | {:.2} ms / {:.2} ms |",
+        percentile(&latencies, 0.5),
+        percentile(&latencies, 0.99)
+    );
+    println!("| agent CPU per turn (one model round trip, SSE answer) | {cpu_ms_per_turn:.3} ms |");
+    println!(
+        "| {CONCURRENT_SESSIONS} concurrent streaming sessions (1 s streams) | {concurrent_secs:.2} s wall, {errors} errors |"
+    );
+    println!("| resident memory, peak | {peak_mib:.1} MiB |");
+    Ok(())
+}
+
+async fn invoke(client: &reqwest::Client, base: &str, session: &str) -> anyhow::Result<()> {
+    let body = client
+        .post(format!("{base}/invocations"))
+        .header(SESSION_HEADER, session)
+        .json(&json!({"prompt": "hello"}))
+        .send()
+        .await?
+        .error_for_status()?
+        .text()
+        .await?;
+    let events = parse_sse(&body)?;
+    match events.last() {
+        Some(last) if last["type"] == json!("done") => Ok(()),
+        other => bail!("the stream did not end with done: {other:?}"),
+    }
+}
+
+async fn exec_to_healthy(bedrock: &BedrockStandIn) -> anyhow::Result<Vec<f64>> {
+    let binary = workspace::binary("agent");
+    let mut env = bedrock.sdk_env();
+    env.extend(
+        [
+            ("AGENT_HOST", "127.0.0.1"),
+            ("AGENT_PORT", "0"),
+            ("AUTH_MODE", "none"),
+            ("RUST_LOG", "warn,agent=info"),
+        ]
+        .map(|(k, v)| (k.to_owned(), v.to_owned())),
+    );
+    let client = reqwest::Client::new();
+    let mut times = Vec::new();
+    for _ in 0..START_RUNS {
+        let started = Instant::now();
+        let agent = ServerProcess::spawn(&binary, &[], &env).await?;
+        loop {
+            if let Ok(response) = client
+                .get(format!("http://{}/ping", agent.address))
+                .send()
+                .await
+                && response.status().is_success()
+            {
+                break;
+            }
+            if started.elapsed() > Duration::from_secs(10) {
+                bail!("the agent was not healthy within 10 s");
+            }
+        }
+        times.push(started.elapsed().as_secs_f64() * 1000.0);
+    }
+    Ok(times)
+}
