@@ -262,8 +262,8 @@ impl BedrockStandIn {
             .with_state(Arc::clone(&shared));
         let mut stop = shutdown_rx;
         tokio::spawn(async move {
-            let served =
-                axum::serve(listener.tap_io(no_delay), app).with_graceful_shutdown(async move {
+            let served = axum::serve(listener.tap_io(service_runtime::no_delay), app)
+                .with_graceful_shutdown(async move {
                     // Resolves with an error when the sender is dropped.
                     let _ = stop.changed().await;
                 });
@@ -1166,9 +1166,4 @@ mod tests {
         assert_eq!(split("ab", 5), vec!["a", "b"]);
         assert_eq!(split("", 4), vec![""]);
     }
-}
-
-/// Sends each frame as soon as it is written, as Bedrock does.
-fn no_delay(stream: &mut tokio::net::TcpStream) {
-    let _ = stream.set_nodelay(true);
 }
