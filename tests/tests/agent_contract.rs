@@ -361,3 +361,33 @@ async fn bad_configuration_exits_non_zero_naming_the_setting() {
         "{line}"
     );
 }
+
+#[tokio::test]
+async fn missing_aws_credentials_end_the_turn_at_once_with_a_clear_error() {
+    let bedrock = BedrockStandIn::start([Turn::text("never sent")]).await;
+    let agent = Agent::start(
+        &bedrock,
+        None,
+        &[
+            ("AWS_ACCESS_KEY_ID", ""),
+            ("AWS_SECRET_ACCESS_KEY", ""),
+            ("AWS_EC2_METADATA_DISABLED", "true"),
+        ],
+    )
+    .await
+    .unwrap();
+    let answer = agent.invoke(&json!({"prompt": "hi"}), &[]).await.unwrap();
+    assert!(
+        answer.of_type("model_retry").is_empty(),
+        "a local failure is not retried: {:?}",
+        answer.events
+    );
+    let last = answer.last();
+    assert_eq!(last["type"], json!("error"));
+    assert_eq!(last["error_type"], json!("RequestError"));
+    assert!(
+        last["error"].as_str().unwrap().contains("credentials"),
+        "{last}"
+    );
+    assert!(bedrock.requests().is_empty());
+}

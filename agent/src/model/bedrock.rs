@@ -83,6 +83,15 @@ where
             message: "the model did not answer in time".into(),
             retryable: true,
         },
+        // A dispatch failure that is not I/O or a timeout is local, such as credentials that
+        // cannot be loaded: retrying cannot help, and the message says what is missing.
+        SdkError::DispatchFailure(failure) if !(failure.is_io() || failure.is_timeout()) => {
+            ModelError {
+                code: "RequestError".into(),
+                message: DisplayErrorContext(error).to_string(),
+                retryable: false,
+            }
+        }
         SdkError::DispatchFailure(_) | SdkError::ResponseError(_) => ModelError {
             code: "ConnectionError".into(),
             message: DisplayErrorContext(error).to_string(),
