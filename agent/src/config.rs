@@ -4,7 +4,6 @@
 
 use std::net::IpAddr;
 use std::path::PathBuf;
-use std::time::Duration;
 
 use clap::{Args, Parser};
 
@@ -41,15 +40,8 @@ pub struct Config {
         default_value_t = 1_048_576
     )]
     pub max_request_bytes: usize,
-    /// How long running turns may go on after SIGTERM before their streams are ended, in
-    /// milliseconds. AgentCore allows about 15 s between SIGTERM and SIGKILL.
-    #[arg(
-        long,
-        env = "SHUTDOWN_GRACE_MS",
-        value_name = "SHUTDOWN_GRACE_MS",
-        default_value_t = 10_000
-    )]
-    pub shutdown_grace_ms: u64,
+    #[command(flatten)]
+    pub shutdown: service_runtime::shutdown::ShutdownArgs,
     #[command(flatten)]
     pub model: ModelConfig,
     #[command(flatten)]
@@ -59,12 +51,6 @@ pub struct Config {
     /// How callers are authenticated (`AUTH_*`).
     #[command(flatten)]
     pub auth: inbound_auth::AuthArgs,
-}
-
-impl Config {
-    pub fn shutdown_grace(&self) -> Duration {
-        Duration::from_millis(self.shutdown_grace_ms)
-    }
 }
 
 /// The model and how it is called.

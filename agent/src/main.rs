@@ -91,7 +91,7 @@ async fn run(config: Config) -> anyhow::Result<()> {
         .context("listener has no local address")?;
     tracing::info!(%address, model_id = %app.agent.model.model_id(), "listening");
 
-    let grace = config.shutdown_grace();
+    let grace = config.shutdown.grace();
     let ending = app.ending.clone();
     let (signalled_tx, mut signalled_rx) = tokio::sync::watch::channel(false);
     tokio::spawn(async move {

@@ -124,15 +124,8 @@ pub struct ServeConfig {
         default_value_t = 1_048_576
     )]
     pub max_request_bytes: usize,
-    /// How long in-flight calls may run after SIGTERM before the server exits anyway, in
-    /// milliseconds. AgentCore allows about 15 s between SIGTERM and SIGKILL.
-    #[arg(
-        long,
-        env = "SHUTDOWN_GRACE_MS",
-        value_name = "SHUTDOWN_GRACE_MS",
-        default_value_t = 10_000
-    )]
-    pub shutdown_grace_ms: u64,
+    #[command(flatten)]
+    pub shutdown: service_runtime::shutdown::ShutdownArgs,
     #[command(flatten)]
     pub store: StoreConfig,
     /// Caller authentication (`AUTH_*`, as for the agent). Optional: with `AUTH_MODE` unset
@@ -143,10 +136,6 @@ pub struct ServeConfig {
 }
 
 impl ServeConfig {
-    pub fn shutdown_grace(&self) -> Duration {
-        Duration::from_millis(self.shutdown_grace_ms)
-    }
-
     /// Whether every `Host` header is accepted.
     pub fn any_host(&self) -> bool {
         self.allowed_hosts.iter().any(|host| host.trim() == "*")

@@ -71,7 +71,7 @@ pub async fn run(config: ServeConfig) -> anyhow::Result<()> {
         .with_graceful_shutdown(async move {
             let _ = graceful_rx.wait_for(|stop| *stop).await;
         });
-    let grace = config.shutdown_grace();
+    let grace = config.shutdown.grace();
     let mut deadline_rx = stop_rx;
     let deadline = async move {
         let _ = deadline_rx.wait_for(|stop| *stop).await;

@@ -149,20 +149,7 @@ impl McpSource {
     /// Every tool the source offers.
     pub async fn list_tools(&self) -> Result<Vec<Tool>, SourceError> {
         let client = self.client().await?;
-        match tokio::time::timeout(self.timeout, client.list_all_tools()).await {
-            Ok(Ok(tools)) => Ok(tools),
-            Ok(Err(e)) => {
-                self.forget_client().await;
-                Err(SourceError::Unreachable {
-                    source_name: self.name.clone(),
-                    detail: e.to_string(),
-                })
-            }
-            Err(_) => {
-                self.forget_client().await;
-                Err(self.timeout_error())
-            }
-        }
+        self.within_timeout(client.list_all_tools()).await
     }
 
     /// Calls `tool` (its name at this source) with `arguments`.
@@ -173,23 +160,31 @@ impl McpSource {
     ) -> Result<CallToolResult, SourceError> {
         let client = self.client().await?;
         let request = CallToolRequestParams::new(tool.to_owned()).with_arguments(arguments);
-        match tokio::time::timeout(self.timeout, client.call_tool(request)).await {
-            Ok(Ok(result)) => Ok(result),
-            Ok(Err(rmcp::ServiceError::McpError(error))) => Err(SourceError::Protocol {
-                source_name: self.name.clone(),
-                detail: error.message.to_string(),
-            }),
-            Ok(Err(e)) => {
-                self.forget_client().await;
-                Err(SourceError::Unreachable {
+        self.within_timeout(client.call_tool(request)).await
+    }
+
+    /// Runs one request with the source's timeout. A protocol error (the server answered
+    /// with a JSON-RPC error) keeps the connection; a transport failure or a timeout drops it
+    /// so the next request reconnects.
+    async fn within_timeout<T>(
+        &self,
+        request: impl std::future::Future<Output = Result<T, rmcp::ServiceError>>,
+    ) -> Result<T, SourceError> {
+        let failure = match tokio::time::timeout(self.timeout, request).await {
+            Ok(Ok(value)) => return Ok(value),
+            Ok(Err(rmcp::ServiceError::McpError(error))) => {
+                return Err(SourceError::Protocol {
                     source_name: self.name.clone(),
-                    detail: e.to_string(),
-                })
+                    detail: error.message.to_string(),
+                });
             }
-            Err(_) => {
-                self.forget_client().await;
-                Err(self.timeout_error())
-            }
-        }
+            Ok(Err(e)) => SourceError::Unreachable {
+                source_name: self.name.clone(),
+                detail: e.to_string(),
+            },
+            Err(_) => self.timeout_error(),
+        };
+        self.forget_client().await;
+        Err(failure)
     }
 }
