@@ -596,36 +596,31 @@ impl Events {
     fn event(&mut self, event_type: &'static str, mut payload: Value) {
         self.sequence += 1;
         payload["p"] = Value::String(padding(self.sequence).to_owned());
-        let message = Message::new(payload.to_string().into_bytes())
-            .add_header(Header::new(
-                ":event-type",
-                HeaderValue::String(event_type.into()),
-            ))
-            .add_header(Header::new(
-                ":content-type",
-                HeaderValue::String("application/json".into()),
-            ))
-            .add_header(Header::new(
-                ":message-type",
-                HeaderValue::String("event".into()),
-            ));
-        self.steps.push(Step::Frame(encode(&message)));
+        self.frame(":event-type", event_type, "event", &payload);
     }
 
     /// An `exception` frame.
     fn exception(&mut self, exception_type: &'static str, payload: &Value) {
+        self.frame(":exception-type", exception_type, "exception", payload);
+    }
+
+    /// A frame whose kind is named by `kind_header` (`:event-type` or `:exception-type`).
+    fn frame(
+        &mut self,
+        kind_header: &'static str,
+        kind: &'static str,
+        message_type: &'static str,
+        payload: &Value,
+    ) {
         let message = Message::new(payload.to_string().into_bytes())
-            .add_header(Header::new(
-                ":exception-type",
-                HeaderValue::String(exception_type.into()),
-            ))
+            .add_header(Header::new(kind_header, HeaderValue::String(kind.into())))
             .add_header(Header::new(
                 ":content-type",
                 HeaderValue::String("application/json".into()),
             ))
             .add_header(Header::new(
                 ":message-type",
-                HeaderValue::String("exception".into()),
+                HeaderValue::String(message_type.into()),
             ));
         self.steps.push(Step::Frame(encode(&message)));
     }
