@@ -5,7 +5,7 @@
 use std::net::IpAddr;
 use std::path::PathBuf;
 
-use clap::{Args, Parser};
+use clap::{Args, Parser, Subcommand};
 
 use crate::tools::mcp::SourceConfig;
 
@@ -13,6 +13,9 @@ use crate::tools::mcp::SourceConfig;
 #[derive(Debug, Parser)]
 #[command(version, about, long_about = None)]
 pub struct Config {
+    /// What to do; serving the AgentCore contract when omitted.
+    #[command(subcommand)]
+    pub command: Option<Command>,
     /// Address to listen on.
     #[arg(
         long,
@@ -48,9 +51,103 @@ pub struct Config {
     pub sessions: SessionConfig,
     #[command(flatten)]
     pub tools: ToolConfig,
+    #[command(flatten)]
+    pub aurora: AuroraConfig,
+    #[command(flatten)]
+    pub access: AccessConfig,
+    /// The AgentCore data-plane endpoint, for MCP runtimes given by ARN (the AWS SDK's standard
+    /// variable); `https://bedrock-agentcore.<region>.amazonaws.com` when unset.
+    #[arg(
+        long,
+        env = "AWS_ENDPOINT_URL_BEDROCK_AGENTCORE",
+        value_name = "AWS_ENDPOINT_URL_BEDROCK_AGENTCORE"
+    )]
+    pub agentcore_endpoint: Option<String>,
     /// How callers are authenticated (`AUTH_*`).
     #[command(flatten)]
     pub auth: inbound_auth::AuthArgs,
+}
+
+impl Config {
+    /// The AgentCore data-plane endpoint of the configured region.
+    pub fn agentcore_base(&self) -> String {
+        self.agentcore_endpoint
+            .clone()
+            .unwrap_or_else(|| format!("https://bedrock-agentcore.{}.amazonaws.com", self.region))
+    }
+}
+
+/// Commands other than serving.
+#[derive(Debug, Clone, Subcommand)]
+pub enum Command {
+    /// Apply the Aurora schema migrations and set up the read-only database user named in
+    /// AURORA_SECRET_ARN, through the RDS Data API as the user in AURORA_ADMIN_SECRET_ARN.
+    /// Safe to run again.
+    Migrate {
+        /// Also load the demo customers, products and orders (an upsert; dates relative to today).
+        #[arg(long)]
+        seed: bool,
+        /// The secret of the database user that owns the schema (e.g. the cluster's master user).
+        #[arg(long, env = "AURORA_ADMIN_SECRET_ARN", value_name = "AURORA_ADMIN_SECRET_ARN")]
+        admin_secret_arn: String,
+        /// Statement timeout given to the read-only user, in milliseconds.
+        #[arg(
+            long,
+            env = "AURORA_STATEMENT_TIMEOUT_MS",
+            value_name = "AURORA_STATEMENT_TIMEOUT_MS",
+            default_value_t = 5_000
+        )]
+        statement_timeout_ms: u64,
+    },
+}
+
+/// Aurora PostgreSQL through the RDS Data API (its endpoint from `AWS_ENDPOINT_URL_RDS_DATA`
+/// when set). The Aurora tools are offered when the cluster and secret are set.
+#[derive(Debug, Clone, Args)]
+pub struct AuroraConfig {
+    /// The Aurora cluster, `arn:aws:rds:<region>:<account>:cluster:<name>`.
+    #[arg(long, env = "AURORA_CLUSTER_ARN", value_name = "AURORA_CLUSTER_ARN")]
+    pub cluster_arn: Option<String>,
+    /// The Secrets Manager secret of the agent's read-only database user.
+    #[arg(long, env = "AURORA_SECRET_ARN", value_name = "AURORA_SECRET_ARN")]
+    pub secret_arn: Option<String>,
+    /// The database name.
+    #[arg(
+        long,
+        env = "AURORA_DATABASE",
+        value_name = "AURORA_DATABASE",
+        default_value = "support"
+    )]
+    pub database: String,
+    /// Longest one Data API call may take, in milliseconds.
+    #[arg(
+        long,
+        env = "AURORA_TIMEOUT_MS",
+        value_name = "AURORA_TIMEOUT_MS",
+        default_value_t = 10_000
+    )]
+    pub timeout_ms: u64,
+}
+
+/// How a verified caller maps to the data they may see.
+#[derive(Debug, Clone, Args)]
+pub struct AccessConfig {
+    /// The token claim holding the caller's customer id.
+    #[arg(
+        long,
+        env = "CUSTOMER_ID_CLAIM",
+        value_name = "CUSTOMER_ID_CLAIM",
+        default_value = "custom:customer_id"
+    )]
+    pub customer_id_claim: String,
+    /// The Cognito group whose members are support staff, who may look up any customer.
+    #[arg(
+        long,
+        env = "STAFF_GROUP",
+        value_name = "STAFF_GROUP",
+        default_value = "support-staff"
+    )]
+    pub staff_group: String,
 }
 
 /// The model and how it is called.
@@ -140,8 +237,9 @@ pub struct SessionConfig {
 /// Tool sources and how tools are run.
 #[derive(Debug, Clone, Args)]
 pub struct ToolConfig {
-    /// MCP servers to take tools from, as a JSON array of
-    /// `{"name": "...", "url": "...", "bearer_token_env": "VAR"?, "timeout_ms": 15000?}`.
+    /// MCP servers to take tools from, as a JSON array of `{"name": "...", then one of
+    /// "url": "...", "runtime_arn": "..." (with "qualifier"?), "gateway_url": "..." (with
+    /// "max_tools"?), then "auth": {"type": ...}? and "timeout_ms"?}` (see the README).
     #[arg(long, env = "MCP_SOURCES", value_name = "MCP_SOURCES", default_value = "[]", value_parser = parse_sources)]
     pub sources: McpSources,
     /// Longest a single tool call may take, in milliseconds (a source's `timeout_ms` wins).
@@ -166,10 +264,12 @@ fn parse_sources(text: &str) -> Result<McpSources, String> {
         serde_json::from_str(text).map_err(|e| format!("not a JSON array of sources: {e}"))?;
     let mut names = std::collections::HashSet::new();
     for source in &sources {
-        if !names.insert(source.name.as_str()) {
-            return Err(format!("source name {:?} is used twice", source.name));
+        if !names.insert(source.name.as_str()) || source.name == "aurora" {
+            return Err(format!(
+                "source name {:?} is used twice (\"aurora\" is the built-in Aurora tools)",
+                source.name
+            ));
         }
-        source.validate()?;
     }
     Ok(McpSources(sources))
 }

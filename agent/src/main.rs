@@ -2,10 +2,14 @@
 //!
 //! Serves the AgentCore HTTP contract on port 8080 ([`contract`]); each invocation runs a turn
 //! of the Bedrock tool loop ([`turn`]) over the model adapter ([`model`]) and the MCP tool
-//! sources ([`tools`]), with per-session memory ([`session`]). Configuration comes from
-//! environment variables ([`config`], `agent --help`), read once here. Start-up makes no
-//! network call: tools are listed in the background, credentials resolve on first use.
+//! sources ([`tools`]: the Aurora tools over the Data API, [`aurora`], and MCP servers), with
+//! per-session memory ([`session`]). Configuration comes from environment variables
+//! ([`config`], `agent --help`), read once here. Start-up makes no network call: tools are
+//! listed in the background, credentials resolve on first use.
+//!
+//! `agent migrate [--seed]` applies the Aurora schema migrations instead of serving.
 
+mod aurora;
 mod config;
 mod contract;
 mod events;
@@ -23,13 +27,16 @@ use clap::Parser;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
-use crate::config::Config;
+use crate::aurora::data_api::{DataApi, DataApiTarget};
+use crate::config::{Command, Config};
 use crate::contract::App;
 use crate::contract::health::Health;
 use crate::model::bedrock::Model;
 use crate::session::Sessions;
-use crate::tools::Toolbox;
+use crate::tools::access::AccessPolicy;
+use crate::tools::aurora::AuroraTools;
 use crate::tools::mcp::McpSource;
+use crate::tools::{Source, Toolbox};
 use crate::turn::{Agent, LoopSettings};
 
 /// The system prompt shipped with the binary, used when `SYSTEM_PROMPT_FILE` is not set.
@@ -39,13 +46,77 @@ const DEFAULT_SYSTEM_PROMPT: &str = include_str!("../prompts/system.md");
 async fn main() -> ExitCode {
     let config = Config::parse();
     service_runtime::logging::init();
-    match run(config).await {
+    let outcome = match config.command.clone() {
+        Some(command) => run_command(config, command).await,
+        None => run(config).await,
+    };
+    match outcome {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
             tracing::error!(error = format!("{error:#}"), "exiting after an error");
             ExitCode::FAILURE
         }
     }
+}
+
+/// The AWS SDK configuration shared by the tool adapters (the model has its own).
+async fn sdk_config(region: &str) -> aws_config::SdkConfig {
+    aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .region(aws_config::Region::new(region.to_owned()))
+        .load()
+        .await
+}
+
+/// The Data API client of the configured cluster, when one is configured.
+fn data_api(config: &Config, sdk: &aws_config::SdkConfig) -> anyhow::Result<Option<DataApi>> {
+    let aurora = &config.aurora;
+    match (&aurora.cluster_arn, &aurora.secret_arn) {
+        (None, None) => Ok(None),
+        (Some(cluster_arn), Some(secret_arn)) => Ok(Some(DataApi::new(
+            sdk,
+            DataApiTarget {
+                cluster_arn: cluster_arn.clone(),
+                secret_arn: secret_arn.clone(),
+                database: aurora.database.clone(),
+            },
+            std::time::Duration::from_millis(aurora.timeout_ms),
+        ))),
+        _ => anyhow::bail!("set both AURORA_CLUSTER_ARN and AURORA_SECRET_ARN, or neither"),
+    }
+}
+
+async fn run_command(config: Config, command: Command) -> anyhow::Result<()> {
+    let Command::Migrate {
+        seed,
+        admin_secret_arn,
+        statement_timeout_ms,
+    } = command;
+    let sdk = sdk_config(&config.region).await;
+    let reader = data_api(&config, &sdk)?.context(
+        "agent migrate needs AURORA_CLUSTER_ARN and AURORA_SECRET_ARN (the read-only user to set up)",
+    )?;
+    let admin = reader.with_secret(&admin_secret_arn);
+    let timeout = std::time::Duration::from_millis(config.aurora.timeout_ms);
+    let credentials =
+        aurora::migrate::reader_credentials(&sdk, &reader.target().secret_arn, timeout).await?;
+    let report = aurora::migrate::migrate(
+        &admin,
+        Some(credentials),
+        std::time::Duration::from_millis(statement_timeout_ms),
+    )
+    .await?;
+    tracing::info!(applied = ?report.applied, reader = ?report.reader, "migrations done");
+    if seed {
+        let counts = aurora::seed::seed(&admin, chrono::Utc::now().date_naive()).await?;
+        tracing::info!(
+            customers = counts.customers,
+            products = counts.products,
+            orders = counts.orders,
+            order_lines = counts.order_lines,
+            "demo data loaded"
+        );
+    }
+    Ok(())
 }
 
 async fn run(config: Config) -> anyhow::Result<()> {
@@ -58,20 +129,33 @@ async fn run(config: Config) -> anyhow::Result<()> {
         None => DEFAULT_SYSTEM_PROMPT.to_owned(),
     };
     let tool_timeout = std::time::Duration::from_millis(config.tools.timeout_ms);
-    let sources = config
-        .tools
-        .sources
-        .0
-        .iter()
-        .map(|source| McpSource::new(source, tool_timeout))
-        .collect::<Result<Vec<_>, _>>()?;
+    let sdk = sdk_config(&config.region).await;
+    let mut sources = Vec::new();
+    if let Some(db) = data_api(&config, &sdk)? {
+        sources.push(Source::Aurora(AuroraTools::new(db)));
+    }
+    let agentcore_base = config.agentcore_base();
+    for source in &config.tools.sources.0 {
+        let endpoint = source
+            .endpoint(&agentcore_base)
+            .map_err(|e| anyhow::anyhow!("MCP_SOURCES: {e}"))?;
+        sources.push(Source::Mcp(
+            McpSource::new(source, endpoint, &sdk, tool_timeout)
+                .with_context(|| format!("MCP_SOURCES: source {}", source.name))?,
+        ));
+    }
     let stopping = CancellationToken::new();
     let toolbox = Toolbox::new(sources);
     toolbox.start_listing(stopping.clone());
     let sessions = Arc::new(Sessions::new(&config.sessions));
     sessions.start_expiry(stopping.clone());
     let model = Model::new(&config.model, &config.region, system_prompt).await;
+    let access_policy = AccessPolicy {
+        customer_claim: config.access.customer_id_claim.clone(),
+        staff_group: config.access.staff_group.clone(),
+    };
     let app = Arc::new(App {
+        access_policy,
         agent: Agent {
             model,
             toolbox,

@@ -26,7 +26,7 @@ use crate::config::ModelConfig;
 use crate::events::{Event, ToolStatus, Usage};
 use crate::model::bedrock::{Model, ModelError, ModelEvent, ModelRequest};
 use crate::model::document;
-use crate::tools::{Catalog, CatalogEntry, ToolOutcome, Toolbox};
+use crate::tools::{CallContext, Catalog, CatalogEntry, ToolOutcome, Toolbox};
 
 /// Stop reason reported when a turn reaches the model-call limit.
 pub const MAX_MODEL_CALLS_REASON: &str = "max_model_calls";
@@ -126,15 +126,17 @@ struct ModelResponse {
 }
 
 impl Agent {
-    /// Runs one turn on top of `history`.
+    /// Runs one turn on top of `history`, with tools scoped to `context`. The model is told
+    /// who the caller is.
     pub async fn run(
         &self,
         history: &[Message],
         prompt: &str,
-        system_suffix: Option<String>,
+        context: &CallContext,
         sink: &EventSink,
     ) -> Result<TurnOutcome, TurnError> {
-        let catalog = self.toolbox.catalog();
+        let catalog = self.toolbox.catalog_for_turn(prompt, context).await;
+        let system_suffix = Some(context.access.describe());
         let tools = tool_configuration(&catalog)?;
         let mut new_messages = vec![message(
             ConversationRole::User,
@@ -177,7 +179,7 @@ impl Agent {
                 });
             }
             let results = self
-                .run_tools(&catalog, response.tool_requests, sink)
+                .run_tools(&catalog, response.tool_requests, context, sink)
                 .await?;
             new_messages.push(message(ConversationRole::User, results)?);
         }
@@ -299,6 +301,7 @@ impl Agent {
         &self,
         catalog: &Catalog,
         requests: Vec<ToolRequest>,
+        context: &CallContext,
         sink: &EventSink,
     ) -> Result<Vec<ContentBlock>, TurnError> {
         for request in &requests {
@@ -330,7 +333,7 @@ impl Agent {
             let batch = &requests[index..batch_end];
             let calls: Vec<_> = batch
                 .iter()
-                .map(|request| Box::pin(self.run_tool(catalog, request)))
+                .map(|request| Box::pin(self.run_tool(catalog, request, context)))
                 .collect();
             let mut outcomes =
                 futures::stream::iter(calls).buffered(self.settings.tool_concurrency);
@@ -355,19 +358,29 @@ impl Agent {
         Ok(blocks)
     }
 
-    async fn run_tool(&self, catalog: &Catalog, request: &ToolRequest) -> ToolOutcome {
+    async fn run_tool(
+        &self,
+        catalog: &Catalog,
+        request: &ToolRequest,
+        context: &CallContext,
+    ) -> ToolOutcome {
         if let Some(error) = &request.input_error {
             return ToolOutcome::error(error.clone());
         }
         let Some(entry) = catalog.get(&request.name) else {
             return unknown_tool(catalog, &request.name);
         };
-        self.call_entry(entry, &request.input).await
+        self.call_entry(entry, &request.input, context).await
     }
 
-    async fn call_entry(&self, entry: &CatalogEntry, input: &Value) -> ToolOutcome {
+    async fn call_entry(
+        &self,
+        entry: &CatalogEntry,
+        input: &Value,
+        context: &CallContext,
+    ) -> ToolOutcome {
         let started = Instant::now();
-        let outcome = self.toolbox.call(entry, input).await;
+        let outcome = self.toolbox.call(entry, input, context).await;
         tracing::info!(
             tool = %entry.mcp_name,
             source = %entry.source_name,

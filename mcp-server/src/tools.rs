@@ -157,6 +157,10 @@ pub struct AddNoteInput {
     /// The ticket's id, e.g. `TKT-0001`.
     #[schemars(length(min = 1, max = 64), regex(pattern = r"^[A-Za-z0-9._-]+$"))]
     pub ticket_id: String,
+    /// The customer the ticket belongs to, e.g. `CUST-001`. When given, a ticket of any other
+    /// customer is reported as not found and nothing is written.
+    #[schemars(length(min = 1, max = 64), regex(pattern = r"^[A-Za-z0-9._-]+$"))]
+    pub customer_id: Option<String>,
     /// The note's text.
     #[schemars(length(min = 1, max = 2000))]
     pub note: String,
@@ -618,6 +622,9 @@ impl SupportTools {
         Parameters(input): Parameters<AddNoteInput>,
     ) -> Result<Json<Ticket>, String> {
         check_id("ticket_id", &input.ticket_id)?;
+        if let Some(customer_id) = &input.customer_id {
+            check_id("customer_id", customer_id)?;
+        }
         check_text("note", &input.note, MAX_NOTE_LEN)?;
         let author = match input.author.unwrap_or(NoteAuthor::Agent) {
             NoteAuthor::Agent => "agent",
@@ -629,7 +636,7 @@ impl SupportTools {
             created_at: Utc::now().trunc_subsecs(0),
         };
         self.store
-            .add_ticket_note(&input.ticket_id, note)
+            .add_ticket_note(&input.ticket_id, input.customer_id.as_deref(), note)
             .await
             .map(Json)
             .map_err(|e| {

@@ -543,6 +543,36 @@ async fn notes_are_appended_in_order() {
 }
 
 #[tokio::test]
+async fn a_note_for_a_named_customer_is_written_only_on_that_customers_ticket() {
+    let (_moto, server) = seeded().await;
+    let client = server.client().await.unwrap();
+    let ticket = &fixtures::load("tickets")[0];
+    let ticket_id = text(ticket, "ticket_id");
+    let owner = text(ticket, "customer_id");
+    let before = ticket["notes"].as_array().unwrap().len();
+    let refused = call(
+        &client,
+        "add_ticket_note",
+        json!({"ticket_id": ticket_id, "customer_id": "CUST-999", "note": "Not mine."}),
+    )
+    .await;
+    assert_eq!(refused.is_error, Some(true));
+    let message = error_text(&refused);
+    assert!(message.contains("no ticket with id"), "{message}");
+    let written = structured(
+        &call(
+            &client,
+            "add_ticket_note",
+            json!({"ticket_id": ticket_id, "customer_id": owner, "note": "Mine."}),
+        )
+        .await,
+    );
+    let notes = written["notes"].as_array().unwrap();
+    assert_eq!(notes.len(), before + 1, "only the owner's note was written");
+    assert_eq!(notes[before]["body"], json!("Mine."));
+}
+
+#[tokio::test]
 async fn bad_arguments_are_error_results_naming_the_field() {
     let (_moto, server) = seeded().await;
     let client = server.client().await.unwrap();

@@ -27,6 +27,7 @@ use super::health::BusyGuard;
 use super::{App, error_response};
 use crate::events::{Event, SCHEMA_VERSION};
 use crate::session::{History, SessionError};
+use crate::tools::CallContext;
 use crate::turn::{EventSink, TurnError};
 
 /// Events buffered between the turn and a slow client before the turn waits.
@@ -138,8 +139,12 @@ async fn run_turn(
     if sink.0.send(start).await.is_err() {
         return;
     }
+    let call_context = CallContext {
+        access: app.access_policy.access_for(&caller),
+        workload_token: context.workload_access_token.clone(),
+    };
     let outcome = tokio::select! {
-        outcome = app.agent.run(history.messages(), &prompt, None, &sink) => outcome,
+        outcome = app.agent.run(history.messages(), &prompt, &call_context, &sink) => outcome,
         () = app.ending.cancelled() => Err(TurnError::ShuttingDown),
     };
     match outcome {
@@ -148,6 +153,7 @@ async fn run_turn(
                 session_id = %context.session_id,
                 request_id = %context.request_id,
                 caller = caller.subject().unwrap_or("anonymous"),
+                access = call_context.access.kind(),
                 workload_token = context.workload_access_token.is_some(),
                 model_calls = turn.model_calls,
                 stop_reason = %turn.stop_reason,

@@ -16,6 +16,7 @@ use serde_json::json;
 use tokio_util::sync::CancellationToken;
 
 use crate::session::Sessions;
+use crate::tools::access::AccessPolicy;
 use crate::turn::Agent;
 use health::Health;
 
@@ -23,6 +24,8 @@ use health::Health;
 #[derive(Debug)]
 pub struct App {
     pub agent: Agent,
+    /// How a caller's identity maps to the data the tools may show them.
+    pub access_policy: AccessPolicy,
     pub sessions: Arc<Sessions>,
     pub health: Health,
     pub max_request_bytes: usize,

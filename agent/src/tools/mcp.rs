@@ -1,8 +1,11 @@
 //! One MCP tool source: a server reached over streamable HTTP with the rmcp client.
 //!
-//! The connection is opened on first use and kept; a call that fails at the transport level
-//! drops it so the next call reconnects. Every call has a timeout. The bearer token, when
-//! configured, is read once at start from the environment variable the source names.
+//! A source has an endpoint (a direct URL, an AgentCore runtime given by its ARN, or an
+//! AgentCore Gateway) and an outbound auth method ([`OutboundAuth`]), applied to every HTTP
+//! request by [`AuthorizedClient`]. The connection is opened on first use and kept, so the
+//! `Mcp-Session-Id` the server (or the runtime) hands out is echoed on later requests; a call
+//! that fails at the transport level drops it so the next call reconnects. Every request has a
+//! timeout.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -15,26 +18,70 @@ use rmcp::transport::streamable_http_client::StreamableHttpClientTransportConfig
 use serde::Deserialize;
 use tokio::sync::Mutex;
 
+use super::authorized_http::AuthorizedClient;
+use super::outbound_auth::{AuthConfig, OutboundAuth, OutboundAuthError};
 use crate::contract::context::Secret;
 
-/// How a source is configured (one element of `MCP_SOURCES`).
+/// The tool a gateway with semantic search adds.
+pub const GATEWAY_SEARCH_TOOL: &str = "x_amz_bedrock_agentcore_search";
+/// Most tools of one gateway offered to the model when `max_tools` is not set.
+pub const DEFAULT_GATEWAY_MAX_TOOLS: usize = 40;
+
+/// How a source is configured (one element of `MCP_SOURCES`): a name, exactly one of `url`,
+/// `runtime_arn` or `gateway_url`, and optionally `auth` and `timeout_ms`.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SourceConfig {
     /// Short name, shown in events and logs.
     pub name: String,
-    /// The MCP endpoint, e.g. `http://127.0.0.1:8000/mcp`.
-    pub url: String,
-    /// Environment variable holding a static bearer token for this source.
+    /// A plain MCP endpoint, e.g. `http://127.0.0.1:8000/mcp`.
     #[serde(default)]
-    pub bearer_token_env: Option<String>,
-    /// Longest a call may take, in milliseconds.
+    pub url: Option<String>,
+    /// An MCP server in an AgentCore runtime:
+    /// `arn:aws:bedrock-agentcore:<region>:<account>:runtime/<id>`.
+    #[serde(default)]
+    pub runtime_arn: Option<String>,
+    /// The runtime endpoint to call (default `DEFAULT`).
+    #[serde(default)]
+    pub qualifier: Option<String>,
+    /// An AgentCore Gateway's MCP endpoint,
+    /// `https://<id>.gateway.bedrock-agentcore.<region>.amazonaws.com/mcp`.
+    #[serde(default)]
+    pub gateway_url: Option<String>,
+    /// For a gateway with semantic search: most of its tools offered to the model in one turn,
+    /// picked by searching with the caller's prompt (default 40).
+    #[serde(default)]
+    pub max_tools: Option<usize>,
+    /// How requests are authorized (default none).
+    #[serde(default)]
+    pub auth: Option<AuthConfig>,
+    /// Longest a request may take, in milliseconds.
     #[serde(default)]
     pub timeout_ms: Option<u64>,
 }
 
+/// Where a source is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Endpoint {
+    Direct { url: String },
+    Runtime { url: String },
+    Gateway { url: String, max_tools: usize },
+}
+
+impl Endpoint {
+    pub fn url(&self) -> &str {
+        match self {
+            Endpoint::Direct { url } | Endpoint::Runtime { url } | Endpoint::Gateway { url, .. } => {
+                url
+            }
+        }
+    }
+}
+
 impl SourceConfig {
-    pub fn validate(&self) -> Result<(), String> {
+    /// Checks the source and resolves its endpoint. A runtime's invocation URL is built on
+    /// `agentcore_base` (the data-plane endpoint, e.g. `https://bedrock-agentcore.us-east-1.amazonaws.com`).
+    pub fn endpoint(&self, agentcore_base: &str) -> Result<Endpoint, String> {
         if self.name.is_empty()
             || !self
                 .name
@@ -46,14 +93,82 @@ impl SourceConfig {
                 self.name
             ));
         }
-        if !(self.url.starts_with("http://") || self.url.starts_with("https://")) {
-            return Err(format!(
-                "source {}: url {:?} must be http:// or https://",
-                self.name, self.url
-            ));
+        let name = &self.name;
+        let http_url = |field: &str, url: &str| {
+            if url.starts_with("http://") || url.starts_with("https://") {
+                Ok(url.to_owned())
+            } else {
+                Err(format!(
+                    "source {name}: {field} {url:?} must be http:// or https://"
+                ))
+            }
+        };
+        if self.max_tools.is_some() && self.gateway_url.is_none() {
+            return Err(format!("source {name}: max_tools applies to gateway_url only"));
         }
-        Ok(())
+        if self.qualifier.is_some() && self.runtime_arn.is_none() {
+            return Err(format!("source {name}: qualifier applies to runtime_arn only"));
+        }
+        match (&self.url, &self.runtime_arn, &self.gateway_url) {
+            (Some(url), None, None) => Ok(Endpoint::Direct {
+                url: http_url("url", url)?,
+            }),
+            (None, Some(arn), None) => {
+                if !is_runtime_arn(arn) {
+                    return Err(format!(
+                        "source {name}: runtime_arn {arn:?} must look like arn:aws:bedrock-agentcore:<region>:<account>:runtime/<id>"
+                    ));
+                }
+                let qualifier = self.qualifier.as_deref().unwrap_or("DEFAULT");
+                Ok(Endpoint::Runtime {
+                    url: runtime_invocation_url(agentcore_base, arn, qualifier),
+                })
+            }
+            (None, None, Some(url)) => Ok(Endpoint::Gateway {
+                url: http_url("gateway_url", url)?,
+                max_tools: match self.max_tools {
+                    Some(0) => {
+                        return Err(format!("source {name}: max_tools must be at least 1"));
+                    }
+                    Some(max) => max,
+                    None => DEFAULT_GATEWAY_MAX_TOOLS,
+                },
+            }),
+            _ => Err(format!(
+                "source {name}: give exactly one of url, runtime_arn or gateway_url"
+            )),
+        }
     }
+}
+
+fn is_runtime_arn(arn: &str) -> bool {
+    let parts: Vec<&str> = arn.splitn(6, ':').collect();
+    matches!(parts.as_slice(), ["arn", partition, "bedrock-agentcore", region, account, resource]
+        if !partition.is_empty() && !region.is_empty() && !account.is_empty()
+            && resource.strip_prefix("runtime/").is_some_and(|id| !id.is_empty() && !id.contains('/')))
+}
+
+/// `<base>/runtimes/<ARN, every reserved character percent-encoded>/invocations?qualifier=<q>`.
+pub fn runtime_invocation_url(base: &str, arn: &str, qualifier: &str) -> String {
+    format!(
+        "{}/runtimes/{}/invocations?qualifier={}",
+        base.trim_end_matches('/'),
+        percent_encode(arn),
+        percent_encode(qualifier)
+    )
+}
+
+/// Encodes every byte but the unreserved ones (RFC 3986), so `:` and `/` become `%3A`, `%2F`.
+fn percent_encode(text: &str) -> String {
+    text.bytes()
+        .map(|b| {
+            if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') {
+                char::from(b).to_string()
+            } else {
+                format!("%{b:02X}")
+            }
+        })
+        .collect()
 }
 
 /// Why a source could not be used.
@@ -68,8 +183,8 @@ pub enum SourceError {
     },
     #[error("MCP source {source_name} refused the call: {detail}")]
     Protocol { source_name: String, detail: String },
-    #[error("environment variable {0} (bearer_token_env of an MCP source) is not set")]
-    MissingToken(String),
+    #[error(transparent)]
+    Auth(#[from] OutboundAuthError),
 }
 
 type Client = RunningService<RoleClient, ()>;
@@ -77,8 +192,9 @@ type Client = RunningService<RoleClient, ()>;
 /// A configured source and its open connection, if any.
 pub struct McpSource {
     pub name: String,
-    url: String,
-    bearer: Option<Secret>,
+    pub endpoint: Endpoint,
+    auth: Arc<OutboundAuth>,
+    http: reqwest::Client,
     timeout: Duration,
     client: Mutex<Option<Arc<Client>>>,
 }
@@ -87,30 +203,54 @@ impl std::fmt::Debug for McpSource {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("McpSource")
             .field("name", &self.name)
-            .field("url", &self.url)
+            .field("endpoint", &self.endpoint)
             .field("timeout", &self.timeout)
             .finish_non_exhaustive()
     }
 }
 
 impl McpSource {
-    /// Builds the source, reading its token variable now. Makes no network call.
-    pub fn new(config: &SourceConfig, default_timeout: Duration) -> Result<Self, SourceError> {
-        let bearer = match &config.bearer_token_env {
-            Some(variable) => Some(Secret::new(
-                std::env::var(variable).map_err(|_| SourceError::MissingToken(variable.clone()))?,
-            )),
-            None => None,
-        };
+    /// Builds the source. Makes no network call.
+    pub fn new(
+        config: &SourceConfig,
+        endpoint: Endpoint,
+        sdk: &aws_config::SdkConfig,
+        default_timeout: Duration,
+    ) -> Result<Self, SourceError> {
+        let timeout = config
+            .timeout_ms
+            .map_or(default_timeout, Duration::from_millis);
+        let auth = OutboundAuth::new(
+            &config.name,
+            config.auth.as_ref().unwrap_or(&AuthConfig::None),
+            sdk,
+            timeout,
+        )?;
+        let http = reqwest::Client::builder()
+            .connect_timeout(Duration::from_secs(3))
+            .build()
+            .map_err(|e| SourceError::Unreachable {
+                source_name: config.name.clone(),
+                detail: e.to_string(),
+            })?;
         Ok(Self {
             name: config.name.clone(),
-            url: config.url.clone(),
-            bearer,
-            timeout: config
-                .timeout_ms
-                .map_or(default_timeout, Duration::from_millis),
+            endpoint,
+            auth: Arc::new(auth),
+            http,
+            timeout,
             client: Mutex::new(None),
         })
+    }
+
+    /// Whether this source's tokens can only be had with a request's workload access token.
+    pub fn needs_workload_token(&self) -> bool {
+        self.auth.needs_workload_token()
+    }
+
+    /// Makes sure a token is at hand for a request carrying `workload_token`.
+    pub async fn prepare(&self, workload_token: Option<&Secret>) -> Result<(), SourceError> {
+        Ok(self.auth.prepare(workload_token).await?)
     }
 
     async fn client(&self) -> Result<Arc<Client>, SourceError> {
@@ -118,12 +258,11 @@ impl McpSource {
         if let Some(client) = slot.as_ref() {
             return Ok(client.clone());
         }
-        let mut transport = StreamableHttpClientTransportConfig::with_uri(self.url.clone());
-        if let Some(token) = &self.bearer {
-            transport = transport.auth_header(token.expose().to_owned());
-        }
-        let connect = ().serve(StreamableHttpClientTransport::from_config(transport));
-        let client = tokio::time::timeout(self.timeout, connect)
+        let transport = StreamableHttpClientTransport::with_client(
+            AuthorizedClient::new(self.http.clone(), self.auth.clone()),
+            StreamableHttpClientTransportConfig::with_uri(self.endpoint.url().to_owned()),
+        );
+        let client = tokio::time::timeout(self.timeout, ().serve(transport))
             .await
             .map_err(|_| self.timeout_error())?
             .map_err(|e| SourceError::Unreachable {
@@ -186,5 +325,53 @@ impl McpSource {
         };
         self.forget_client().await;
         Err(failure)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config(json: serde_json::Value) -> SourceConfig {
+        serde_json::from_value(json).expect("valid config")
+    }
+
+    #[test]
+    fn a_runtime_arn_becomes_a_fully_encoded_invocation_url() {
+        let source = config(serde_json::json!({
+            "name": "support",
+            "runtime_arn": "arn:aws:bedrock-agentcore:us-east-1:123456789012:runtime/support_mcp-AbC123",
+        }));
+        let endpoint = source
+            .endpoint("https://bedrock-agentcore.us-east-1.amazonaws.com/")
+            .expect("valid");
+        assert_eq!(
+            endpoint.url(),
+            "https://bedrock-agentcore.us-east-1.amazonaws.com/runtimes/arn%3Aaws%3Abedrock-agentcore%3Aus-east-1%3A123456789012%3Aruntime%2Fsupport_mcp-AbC123/invocations?qualifier=DEFAULT"
+        );
+    }
+
+    #[test]
+    fn a_source_needs_exactly_one_valid_endpoint() {
+        let base = "https://bedrock-agentcore.us-east-1.amazonaws.com";
+        for bad in [
+            serde_json::json!({"name": "s"}),
+            serde_json::json!({"name": "s", "url": "http://a/mcp", "gateway_url": "http://b/mcp"}),
+            serde_json::json!({"name": "s", "url": "ftp://a/mcp"}),
+            serde_json::json!({"name": "s", "runtime_arn": "arn:aws:lambda:us-east-1:1:function/x"}),
+            serde_json::json!({"name": "s", "url": "http://a/mcp", "max_tools": 3}),
+            serde_json::json!({"name": "s", "gateway_url": "http://a/mcp", "max_tools": 0}),
+            serde_json::json!({"name": "bad name", "url": "http://a/mcp"}),
+        ] {
+            assert!(config(bad.clone()).endpoint(base).is_err(), "{bad}");
+        }
+        let gateway = config(serde_json::json!({"name": "g", "gateway_url": "https://g/mcp"}));
+        assert_eq!(
+            gateway.endpoint(base),
+            Ok(Endpoint::Gateway {
+                url: "https://g/mcp".to_owned(),
+                max_tools: DEFAULT_GATEWAY_MAX_TOOLS
+            })
+        );
     }
 }

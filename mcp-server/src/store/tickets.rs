@@ -196,9 +196,12 @@ impl Store {
     }
 
     /// Appends a note and returns the updated ticket.
+    /// Appends `note` to a ticket. With `owner`, the ticket must belong to that customer: a
+    /// ticket of anyone else is reported as not found, and nothing is written.
     pub async fn add_ticket_note(
         &self,
         ticket_id: &str,
+        owner: Option<&str>,
         note: TicketNote,
     ) -> Result<Ticket, StoreError> {
         let note_value =
@@ -206,16 +209,23 @@ impl Store {
                 kind: TICKETS.kind,
                 detail: e.to_string(),
             })?;
-        let updated = self
+        let mut condition = "attribute_exists(#id) AND size(notes) < :max".to_owned();
+        let mut update = self
             .client
             .update_item()
             .table_name(&self.tickets_table)
             .key(
                 TICKETS.partition_key,
                 AttributeValue::S(ticket_id.to_owned()),
-            )
+            );
+        if let Some(owner) = owner {
+            condition.push_str(" AND customer_id = :owner");
+            update =
+                update.expression_attribute_values(":owner", AttributeValue::S(owner.to_owned()));
+        }
+        let updated = update
             .update_expression("SET notes = list_append(notes, :note), updated_at = :now")
-            .condition_expression("attribute_exists(#id) AND size(notes) < :max")
+            .condition_expression(condition)
             .expression_attribute_names("#id", TICKETS.partition_key)
             .expression_attribute_values(":note", AttributeValue::L(vec![note_value]))
             .expression_attribute_values(
@@ -234,7 +244,13 @@ impl Store {
             Err(SdkError::ServiceError(e))
                 if matches!(e.err(), UpdateItemError::ConditionalCheckFailedException(_)) =>
             {
-                self.ticket(ticket_id).await?;
+                let ticket = self.ticket(ticket_id).await?;
+                if owner.is_some_and(|owner| owner != ticket.customer_id) {
+                    return Err(StoreError::NotFound {
+                        kind: TICKETS.kind,
+                        id: ticket_id.to_owned(),
+                    });
+                }
                 Err(StoreError::Conflict(format!(
                     "ticket {ticket_id} already has the maximum of {MAX_NOTES} notes; open a new ticket that refers to it"
                 )))

@@ -1,0 +1,7 @@
+//! Aurora PostgreSQL, reached only through the RDS Data API: the adapter ([`data_api`]), the
+//! schema migrations and the read-only user ([`migrate`]), and the demo data ([`seed`]). The
+//! tools that read it live in [`crate::tools::aurora`].
+
+pub mod data_api;
+pub mod migrate;
+pub mod seed;
