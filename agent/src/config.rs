@@ -106,14 +106,14 @@ pub enum Command {
 #[derive(Debug, Clone, Args)]
 pub struct AuroraConfig {
     /// The Aurora cluster, `arn:aws:rds:<region>:<account>:cluster:<name>`.
-    #[arg(long, env = "AURORA_CLUSTER_ARN", value_name = "AURORA_CLUSTER_ARN")]
+    #[arg(long = "aurora-cluster-arn", env = "AURORA_CLUSTER_ARN", value_name = "AURORA_CLUSTER_ARN")]
     pub cluster_arn: Option<String>,
     /// The Secrets Manager secret of the agent's read-only database user.
-    #[arg(long, env = "AURORA_SECRET_ARN", value_name = "AURORA_SECRET_ARN")]
+    #[arg(long = "aurora-secret-arn", env = "AURORA_SECRET_ARN", value_name = "AURORA_SECRET_ARN")]
     pub secret_arn: Option<String>,
     /// The database name.
     #[arg(
-        long,
+        long = "aurora-database",
         env = "AURORA_DATABASE",
         value_name = "AURORA_DATABASE",
         default_value = "support"
@@ -121,10 +121,11 @@ pub struct AuroraConfig {
     pub database: String,
     /// Longest one Data API call may take, in milliseconds.
     #[arg(
-        long,
+        long = "aurora-timeout-ms",
         env = "AURORA_TIMEOUT_MS",
         value_name = "AURORA_TIMEOUT_MS",
-        default_value_t = 10_000
+        default_value_t = 10_000,
+        id = "aurora_timeout_ms"
     )]
     pub timeout_ms: u64,
 }
@@ -272,4 +273,15 @@ fn parse_sources(text: &str) -> Result<McpSources, String> {
         }
     }
     Ok(McpSources(sources))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn the_command_line_definition_is_consistent() {
+        Config::command().debug_assert();
+    }
 }

@@ -187,26 +187,38 @@ impl Agent {
         })
     }
 
-    /// Waits until the agent has logged a line whose message is `message` (e.g. its MCP
+    /// Waits until the agent has logged a line whose message is `message` (e.g. its tool
     /// sources being listed), for at most `timeout`.
     pub async fn wait_for_log(
         &self,
         message: &str,
         timeout: std::time::Duration,
     ) -> anyhow::Result<Value> {
+        let mut lines = self.wait_for_logs(message, 1, timeout).await?;
+        Ok(lines.swap_remove(0))
+    }
+
+    /// Waits until the agent has logged `count` lines whose message is `message`.
+    pub async fn wait_for_logs(
+        &self,
+        message: &str,
+        count: usize,
+        timeout: std::time::Duration,
+    ) -> anyhow::Result<Vec<Value>> {
         let deadline = std::time::Instant::now() + timeout;
         loop {
-            if let Some(line) = self
+            let lines: Vec<Value> = self
                 .process
                 .json_logs()
                 .into_iter()
-                .find(|l| l["message"] == json!(message))
-            {
-                return Ok(line);
+                .filter(|l| l["message"] == json!(message))
+                .collect();
+            if lines.len() >= count {
+                return Ok(lines);
             }
             anyhow::ensure!(
                 std::time::Instant::now() < deadline,
-                "the agent did not log {message:?} within {timeout:?}"
+                "the agent did not log {message:?} {count} times within {timeout:?}"
             );
             tokio::time::sleep(std::time::Duration::from_millis(20)).await;
         }

@@ -1,17 +1,25 @@
 //! The test harness every end-to-end test builds on.
 //!
 //! Tests run the project's real binaries as processes against real protocol peers: moto for
-//! AWS services ([`moto`]), wire-faithful stand-ins for the services moto lacks ([`bedrock`]),
+//! AWS services ([`moto`]), wire-faithful stand-ins for the services moto lacks ([`bedrock`],
+//! [`rds_data`] on throw-away [`postgres`] databases),
 //! and the binaries themselves ([`process`], [`mcp_server`]). Each test starts its own moto,
 //! stand-ins and servers on free ports, so tests share no state and run in parallel. The Python
 //! virtual environment holding moto is created by the README's test command (`scripts/test`).
 
 pub mod agent;
+pub mod aurora;
+pub mod agentcore_runtime;
 pub mod bedrock;
 pub mod cognito;
 pub mod fixtures;
+pub mod gateway;
+pub mod identity;
 pub mod mcp_server;
 pub mod measure;
 pub mod moto;
+pub mod oauth;
+pub mod postgres;
 pub mod process;
+pub mod rds_data;
 pub mod workspace;

@@ -342,7 +342,7 @@ async fn bad_configuration_exits_non_zero_naming_the_setting() {
         .env_clear()
         .env("AWS_REGION", "us-east-1")
         .env("AUTH_MODE", "none")
-        .env("MCP_SOURCES", json!([{"name": "s", "url": "http://127.0.0.1:1/mcp", "bearer_token_env": "NO_SUCH_TOKEN_VAR"}]).to_string())
+        .env("MCP_SOURCES", json!([{"name": "s", "url": "http://127.0.0.1:1/mcp", "auth": {"type": "bearer_env", "variable": "NO_SUCH_TOKEN_VAR"}}]).to_string())
         .output()
         .await
         .unwrap();

@@ -30,7 +30,7 @@ async fn stack(script: Vec<Turn>, extra_env: &[(&str, &str)]) -> Stack {
         .await
         .unwrap();
     agent
-        .wait_for_log("MCP tools listed", Duration::from_secs(10))
+        .wait_for_log("tools listed", Duration::from_secs(10))
         .await
         .unwrap();
     Stack {
@@ -429,7 +429,7 @@ async fn an_mcp_source_with_a_static_bearer_token_is_used() {
     ])
     .await;
     let sources =
-        json!([{"name": "support", "url": mcp.url, "bearer_token_env": "SUPPORT_MCP_TOKEN"}])
+        json!([{"name": "support", "url": mcp.url, "auth": {"type": "bearer_env", "variable": "SUPPORT_MCP_TOKEN"}}])
             .to_string();
     let agent = Agent::start(
         &bedrock,
@@ -439,7 +439,7 @@ async fn an_mcp_source_with_a_static_bearer_token_is_used() {
     .await
     .unwrap();
     agent
-        .wait_for_log("MCP tools listed", Duration::from_secs(10))
+        .wait_for_log("tools listed", Duration::from_secs(10))
         .await
         .unwrap();
     let answer = agent

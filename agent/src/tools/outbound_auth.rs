@@ -127,7 +127,7 @@ const SIGNING: &str = "SigV4 signing";
 pub const FALLBACK_LIFETIME: Duration = Duration::from_secs(300);
 /// How long credentials without an expiry (static keys) are kept before asking the provider again.
 const STATIC_CREDENTIALS_LIFETIME: Duration = Duration::from_secs(3600);
-/// Refresh this long before expiry ...
+/// How long before expiry a token is replaced (less for short-lived tokens, see [`reuse_for`]).
 const REFRESH_MARGIN: Duration = Duration::from_secs(60);
 
 /// How long after a fetch a value with `lifetime` left is still used: until 60 s before it
@@ -389,8 +389,8 @@ impl OutboundAuth {
                 }
                 check_scopes(scopes)?;
                 region()?;
+                // The timeout is applied around the whole call (see `within_timeout`).
                 let http = reqwest::Client::builder()
-                    .timeout(timeout)
                     // A token endpoint has no reason to redirect; never send the client
                     // secret on to another address.
                     .redirect(reqwest::redirect::Policy::none())
