@@ -247,7 +247,7 @@ impl Store {
                 let ticket = self.ticket(ticket_id).await?;
                 if owner.is_some_and(|owner| owner != ticket.customer_id) {
                     return Err(StoreError::NotFound {
-                        kind: TICKETS.kind,
+                        kind: "ticket",
                         id: ticket_id.to_owned(),
                     });
                 }
