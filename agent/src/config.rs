@@ -88,7 +88,11 @@ pub enum Command {
         #[arg(long)]
         seed: bool,
         /// The secret of the database user that owns the schema (e.g. the cluster's master user).
-        #[arg(long, env = "AURORA_ADMIN_SECRET_ARN", value_name = "AURORA_ADMIN_SECRET_ARN")]
+        #[arg(
+            long,
+            env = "AURORA_ADMIN_SECRET_ARN",
+            value_name = "AURORA_ADMIN_SECRET_ARN"
+        )]
         admin_secret_arn: String,
         /// Statement timeout given to the read-only user, in milliseconds.
         #[arg(
@@ -106,10 +110,18 @@ pub enum Command {
 #[derive(Debug, Clone, Args)]
 pub struct AuroraConfig {
     /// The Aurora cluster, `arn:aws:rds:<region>:<account>:cluster:<name>`.
-    #[arg(long = "aurora-cluster-arn", env = "AURORA_CLUSTER_ARN", value_name = "AURORA_CLUSTER_ARN")]
+    #[arg(
+        long = "aurora-cluster-arn",
+        env = "AURORA_CLUSTER_ARN",
+        value_name = "AURORA_CLUSTER_ARN"
+    )]
     pub cluster_arn: Option<String>,
     /// The Secrets Manager secret of the agent's read-only database user.
-    #[arg(long = "aurora-secret-arn", env = "AURORA_SECRET_ARN", value_name = "AURORA_SECRET_ARN")]
+    #[arg(
+        long = "aurora-secret-arn",
+        env = "AURORA_SECRET_ARN",
+        value_name = "AURORA_SECRET_ARN"
+    )]
     pub secret_arn: Option<String>,
     /// The database name.
     #[arg(

@@ -121,7 +121,10 @@ async fn the_read_only_user_can_read_but_not_write() {
         .send()
         .await;
     let error = write.expect_err("the reader may not write");
-    let message = format!("{}", aws_smithy_types::error::display::DisplayErrorContext(&error));
+    let message = format!(
+        "{}",
+        aws_smithy_types::error::display::DisplayErrorContext(&error)
+    );
     assert!(
         message.contains("read-only transaction") || message.contains("permission denied"),
         "{message}"
@@ -214,12 +217,18 @@ async fn every_aurora_tool_answers_from_the_database() {
         .iter()
         .map(|o| {
             let id = o["order_id"].as_str().unwrap();
-            own_orders.iter().find(|f| f["order_id"] == json!(id)).unwrap()["placed_days_ago"]
+            own_orders
+                .iter()
+                .find(|f| f["order_id"] == json!(id))
+                .unwrap()["placed_days_ago"]
                 .as_i64()
                 .unwrap()
         })
         .collect();
-    assert!(newest_first.windows(2).all(|w| w[0] <= w[1]), "{newest_first:?}");
+    assert!(
+        newest_first.windows(2).all(|w| w[0] <= w[1]),
+        "{newest_first:?}"
+    );
     assert!(out[1]["next_cursor"].is_string(), "more pages remain");
 
     assert_eq!(out[2]["status"], order["status"]);
@@ -242,8 +251,8 @@ async fn every_aurora_tool_answers_from_the_database() {
             .iter()
             .find(|p| p["product_id"] == product["product_id"])
             .unwrap();
-        let words = format!("{} {}", text(fixture, "name"), text(fixture, "description"))
-            .to_lowercase();
+        let words =
+            format!("{} {}", text(fixture, "name"), text(fixture, "description")).to_lowercase();
         assert!(words.contains("headphone"), "{fixture}");
     }
 
@@ -310,7 +319,11 @@ async fn bad_arguments_and_unknown_records_are_clear_errors() {
     let bedrock = BedrockStandIn::start([
         Turn::tool_use([
             ToolCall::new("a", "get_order", json!({"order_id": "ORD-99999"})),
-            ToolCall::new("b", "get_order", json!({"order_id": "x'; DROP TABLE orders; --"})),
+            ToolCall::new(
+                "b",
+                "get_order",
+                json!({"order_id": "x'; DROP TABLE orders; --"}),
+            ),
             ToolCall::new(
                 "c",
                 "list_customer_orders",
@@ -321,7 +334,11 @@ async fn bad_arguments_and_unknown_records_are_clear_errors() {
                 "list_customer_orders",
                 json!({"customer_id": "CUST-001", "cursor": "not-a-cursor"}),
             ),
-            ToolCall::new("e", "get_product", json!({"product_id": "PROD-001", "sql": "x"})),
+            ToolCall::new(
+                "e",
+                "get_product",
+                json!({"product_id": "PROD-001", "sql": "x"}),
+            ),
         ]),
         Turn::text("Sorry."),
     ])

@@ -57,11 +57,17 @@ async fn stack() -> Stack {
 
 impl Stack {
     async fn customer(&self) -> String {
-        format!("Bearer {}", self.pool.customer_tokens().await.unwrap().id_token)
+        format!(
+            "Bearer {}",
+            self.pool.customer_tokens().await.unwrap().id_token
+        )
     }
 
     async fn staff(&self) -> String {
-        format!("Bearer {}", self.pool.staff_tokens().await.unwrap().id_token)
+        format!(
+            "Bearer {}",
+            self.pool.staff_tokens().await.unwrap().id_token
+        )
     }
 
     /// One turn in which the model calls `calls` together, then answers.
@@ -93,7 +99,12 @@ fn results(answer: &Answer) -> Vec<(String, Value)> {
     answer
         .of_type("tool_result")
         .iter()
-        .map(|e| (e["status"].as_str().unwrap().to_owned(), e["output"].clone()))
+        .map(|e| {
+            (
+                e["status"].as_str().unwrap().to_owned(),
+                e["output"].clone(),
+            )
+        })
         .collect()
 }
 
@@ -120,9 +131,21 @@ async fn a_customer_reads_none_of_another_customers_records_whatever_the_model_a
                 ToolCall::new("b", "get_order", json!({"order_id": OTHER_ORDER})),
                 ToolCall::new("c", "get_customer_profile", json!({"customer_id": OTHER})),
                 ToolCall::new("d", "list_customer_tickets", json!({"customer_id": OTHER})),
-                ToolCall::new("e", "get_support_ticket", json!({"ticket_id": OTHER_TICKET})),
-                ToolCall::new("f", "check_warranty", json!({"serial_number": OTHER_SERIAL})),
-                ToolCall::new("g", "list_customer_warranties", json!({"customer_id": OTHER})),
+                ToolCall::new(
+                    "e",
+                    "get_support_ticket",
+                    json!({"ticket_id": OTHER_TICKET}),
+                ),
+                ToolCall::new(
+                    "f",
+                    "check_warranty",
+                    json!({"serial_number": OTHER_SERIAL}),
+                ),
+                ToolCall::new(
+                    "g",
+                    "list_customer_warranties",
+                    json!({"customer_id": OTHER}),
+                ),
                 ToolCall::new("h", "list_customer_reviews", json!({"customer_id": OTHER})),
             ],
         )
@@ -254,8 +277,16 @@ async fn staff_may_look_up_any_customer() {
             vec![
                 ToolCall::new("a", "list_customer_orders", json!({"customer_id": OTHER})),
                 ToolCall::new("b", "get_order", json!({"order_id": OTHER_ORDER})),
-                ToolCall::new("c", "get_support_ticket", json!({"ticket_id": OTHER_TICKET})),
-                ToolCall::new("d", "check_warranty", json!({"serial_number": OTHER_SERIAL})),
+                ToolCall::new(
+                    "c",
+                    "get_support_ticket",
+                    json!({"ticket_id": OTHER_TICKET}),
+                ),
+                ToolCall::new(
+                    "d",
+                    "check_warranty",
+                    json!({"serial_number": OTHER_SERIAL}),
+                ),
                 ToolCall::new(
                     "e",
                     "get_customer_profile",
@@ -305,7 +336,11 @@ async fn a_caller_linked_to_no_customer_gets_products_but_no_customer_data() {
                     json!({"customer_id": CUSTOMER_ID}),
                 ),
                 ToolCall::new("b", "get_product", json!({"product_id": "PROD-001"})),
-                ToolCall::new("c", "check_warranty", json!({"serial_number": OTHER_SERIAL})),
+                ToolCall::new(
+                    "c",
+                    "check_warranty",
+                    json!({"serial_number": OTHER_SERIAL}),
+                ),
             ],
         )
         .await;

@@ -175,7 +175,9 @@ async fn apply(admin: &DataApi, migration: &Migration) -> Result<(), DbError> {
     let applied = async {
         let tx = Some(transaction.as_str());
         for statement in statements(migration.sql) {
-            admin.execute("migration statement", &statement, vec![], tx).await?;
+            admin
+                .execute("migration statement", &statement, vec![], tx)
+                .await?;
         }
         admin
             .execute(
@@ -221,7 +223,11 @@ async fn set_up_reader(
         )
         .await?;
     let literal = quote_literal(password.expose());
-    let verb = if existing.is_empty() { "CREATE" } else { "ALTER" };
+    let verb = if existing.is_empty() {
+        "CREATE"
+    } else {
+        "ALTER"
+    };
     admin
         .execute(
             "create or alter the reader role",

@@ -126,7 +126,10 @@ impl Access {
                             });
                         }
                     }
-                    arguments.insert(CUSTOMER_FIELD.to_owned(), Value::String(customer_id.clone()));
+                    arguments.insert(
+                        CUSTOMER_FIELD.to_owned(),
+                        Value::String(customer_id.clone()),
+                    );
                     Ok(())
                 } else if read_only {
                     Ok(())
@@ -215,7 +218,11 @@ mod tests {
         let mut other = object(json!({"customer_id": "CUST-002"}));
         let refused = customer().scope_arguments(&schema_with_customer(), true, &mut other);
         assert!(matches!(refused, Err(AccessError::OtherCustomer { .. })));
-        assert_eq!(other["customer_id"], json!("CUST-002"), "nothing was changed");
+        assert_eq!(
+            other["customer_id"],
+            json!("CUST-002"),
+            "nothing was changed"
+        );
     }
 
     #[test]
@@ -226,11 +233,19 @@ mod tests {
             customer().scope_arguments(&schema, false, &mut arguments),
             Err(AccessError::UnscopedWrite)
         );
-        assert!(customer().scope_arguments(&schema, true, &mut arguments).is_ok());
+        assert!(
+            customer()
+                .scope_arguments(&schema, true, &mut arguments)
+                .is_ok()
+        );
         let staff = Access::Staff {
             username: "s".to_owned(),
         };
-        assert!(staff.scope_arguments(&schema, false, &mut arguments).is_ok());
+        assert!(
+            staff
+                .scope_arguments(&schema, false, &mut arguments)
+                .is_ok()
+        );
     }
 
     #[test]

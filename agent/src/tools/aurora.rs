@@ -392,7 +392,8 @@ impl AuroraTools {
                 ));
             }
         };
-        let profile: Option<CustomerProfile> = self.one("customer profile", &sql, parameters).await?;
+        let profile: Option<CustomerProfile> =
+            self.one("customer profile", &sql, parameters).await?;
         let profile = profile.ok_or_else(|| {
             CallError::NotFound("no customer matches; check the id or e-mail address".to_owned())
         })?;
@@ -489,7 +490,12 @@ impl AuroraTools {
                     db::optional_text("pattern", pattern.as_deref()),
                     db::optional_text(
                         "category",
-                        input.category.as_deref().map(str::trim).map(str::to_lowercase).as_deref(),
+                        input
+                            .category
+                            .as_deref()
+                            .map(str::trim)
+                            .map(str::to_lowercase)
+                            .as_deref(),
                     ),
                     db::boolean("in_stock_only", input.in_stock_only.unwrap_or(false)),
                     db::long("limit", i64::from(limit)),
@@ -502,7 +508,11 @@ impl AuroraTools {
     async fn product(&self, input: ProductId) -> Result<Value, CallError> {
         let product_id = checked_id("product_id", &input.product_id)?;
         let product: Option<Product> = self
-            .one("get product", PRODUCT, vec![db::text("product_id", product_id)])
+            .one(
+                "get product",
+                PRODUCT,
+                vec![db::text("product_id", product_id)],
+            )
             .await?;
         let product = product.ok_or_else(|| {
             CallError::NotFound(format!(
@@ -612,8 +622,16 @@ mod tests {
     fn cursors_round_trip_and_forgeries_are_refused() {
         let cursor = encode_cursor("2026-01-02T03:04:05Z", "ORD-00001");
         let (placed, order) = decode_cursor(&cursor).expect("valid");
-        assert_eq!((placed.as_str(), order.as_str()), ("2026-01-02T03:04:05Z", "ORD-00001"));
-        for bad in ["", "!!", &URL_SAFE_NO_PAD.encode("yesterday|ORD-1"), &URL_SAFE_NO_PAD.encode("2026-01-02T03:04:05Z|x'; DROP")] {
+        assert_eq!(
+            (placed.as_str(), order.as_str()),
+            ("2026-01-02T03:04:05Z", "ORD-00001")
+        );
+        for bad in [
+            "",
+            "!!",
+            &URL_SAFE_NO_PAD.encode("yesterday|ORD-1"),
+            &URL_SAFE_NO_PAD.encode("2026-01-02T03:04:05Z|x'; DROP"),
+        ] {
             assert!(decode_cursor(bad).is_err(), "{bad:?}");
         }
     }

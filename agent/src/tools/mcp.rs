@@ -71,9 +71,9 @@ pub enum Endpoint {
 impl Endpoint {
     pub fn url(&self) -> &str {
         match self {
-            Endpoint::Direct { url } | Endpoint::Runtime { url } | Endpoint::Gateway { url, .. } => {
-                url
-            }
+            Endpoint::Direct { url }
+            | Endpoint::Runtime { url }
+            | Endpoint::Gateway { url, .. } => url,
         }
     }
 }
@@ -104,10 +104,14 @@ impl SourceConfig {
             }
         };
         if self.max_tools.is_some() && self.gateway_url.is_none() {
-            return Err(format!("source {name}: max_tools applies to gateway_url only"));
+            return Err(format!(
+                "source {name}: max_tools applies to gateway_url only"
+            ));
         }
         if self.qualifier.is_some() && self.runtime_arn.is_none() {
-            return Err(format!("source {name}: qualifier applies to runtime_arn only"));
+            return Err(format!(
+                "source {name}: qualifier applies to runtime_arn only"
+            ));
         }
         match (&self.url, &self.runtime_arn, &self.gateway_url) {
             (Some(url), None, None) => Ok(Endpoint::Direct {

@@ -394,7 +394,11 @@ impl Toolbox {
             return ToolOutcome::error(refused.to_string());
         }
         let outcome = match self.sources[entry.source].as_ref() {
-            Source::Aurora(aurora) => aurora.call(&entry.mcp_name, arguments, &context.access).await,
+            Source::Aurora(aurora) => {
+                aurora
+                    .call(&entry.mcp_name, arguments, &context.access)
+                    .await
+            }
             Source::Mcp(source) => self.call_mcp(source, entry, arguments, context).await,
         };
         if outcome.status == ToolStatus::Ok && !context.access.may_see(&outcome.output) {
