@@ -66,6 +66,9 @@ pub struct Config {
     /// How callers are authenticated (`AUTH_*`).
     #[command(flatten)]
     pub auth: inbound_auth::AuthArgs,
+    /// Where traces go (`AGENT_OBSERVABILITY_ENABLED`, `OTEL_EXPORTER_OTLP_*`).
+    #[command(flatten)]
+    pub telemetry: service_runtime::telemetry::TelemetryArgs,
 }
 
 impl Config {

@@ -21,6 +21,7 @@ use aws_sdk_bedrockruntime::types::{
 use futures::StreamExt;
 use serde_json::Value;
 use tokio::sync::mpsc;
+use tracing::Instrument;
 
 use crate::config::ModelConfig;
 use crate::events::{Event, ToolStatus, Usage};
@@ -215,7 +216,39 @@ impl Agent {
                 tools: tools.clone(),
                 system_suffix: system_suffix.clone(),
             };
-            let error = match self.stream_once(request, sink).await {
+            let span = tracing::info_span!(
+                "chat",
+                otel.name = format!("chat {}", self.model.model_id()),
+                otel.kind = "client",
+                otel.status_code = tracing::field::Empty,
+                "gen_ai.operation.name" = "chat",
+                "gen_ai.system" = "aws.bedrock",
+                "gen_ai.provider.name" = "aws.bedrock",
+                "gen_ai.request.model" = self.model.model_id(),
+                "gen_ai.usage.input_tokens" = tracing::field::Empty,
+                "gen_ai.usage.output_tokens" = tracing::field::Empty,
+                "gen_ai.response.finish_reasons" = tracing::field::Empty,
+                "error.type" = tracing::field::Empty,
+            );
+            let streamed = self
+                .stream_once(request, sink)
+                .instrument(span.clone())
+                .await;
+            match &streamed {
+                Ok(response) => {
+                    span.record("gen_ai.usage.input_tokens", response.usage.input_tokens);
+                    span.record("gen_ai.usage.output_tokens", response.usage.output_tokens);
+                    span.record(
+                        "gen_ai.response.finish_reasons",
+                        format!("[\"{}\"]", response.stop_reason),
+                    );
+                }
+                Err(error) => {
+                    span.record("error.type", error.error_type());
+                    span.record("otel.status_code", "ERROR");
+                }
+            }
+            let error = match streamed {
                 Ok(response) => return Ok(response),
                 Err(TurnError::Model(error)) if error.retryable => error,
                 Err(other) => return Err(other),
@@ -380,7 +413,25 @@ impl Agent {
         context: &CallContext,
     ) -> ToolOutcome {
         let started = Instant::now();
-        let outcome = self.toolbox.call(entry, input, context).await;
+        let span = tracing::info_span!(
+            "execute_tool",
+            otel.name = format!("execute_tool {}", entry.mcp_name),
+            otel.status_code = tracing::field::Empty,
+            "gen_ai.operation.name" = "execute_tool",
+            "gen_ai.tool.name" = %entry.mcp_name,
+            "tool.source" = %entry.source_name,
+            "tool.outcome" = tracing::field::Empty,
+        );
+        let outcome = self
+            .toolbox
+            .call(entry, input, context)
+            .instrument(span.clone())
+            .await;
+        let ok = outcome.status == ToolStatus::Ok;
+        span.record("tool.outcome", if ok { "ok" } else { "error" });
+        if !ok {
+            span.record("otel.status_code", "ERROR");
+        }
         tracing::info!(
             tool = %entry.mcp_name,
             source = %entry.source_name,

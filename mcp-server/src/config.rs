@@ -19,6 +19,9 @@ pub struct Cli {
     /// Settings for `serve`, which is also what runs when no command is given.
     #[command(flatten)]
     pub serve: ServeConfig,
+    /// Where traces go (`AGENT_OBSERVABILITY_ENABLED`, `OTEL_EXPORTER_OTLP_*`).
+    #[command(flatten)]
+    pub telemetry: service_runtime::telemetry::TelemetryArgs,
 }
 
 #[derive(Debug, Subcommand)]

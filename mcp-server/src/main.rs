@@ -27,11 +27,27 @@ use crate::config::{Cli, Command};
 #[tokio::main]
 async fn main() -> ExitCode {
     let cli = Cli::parse();
-    service_runtime::logging::init();
+    let telemetry = match service_runtime::telemetry::init(
+        "support-mcp-server",
+        &cli.telemetry,
+        &cli.serve.store.region,
+    )
+    .await
+    {
+        Ok(telemetry) => telemetry,
+        Err(error) => {
+            eprintln!(
+                    "{}",
+                    serde_json::json!({"level": "ERROR", "message": "exiting after an error", "error": error.to_string()})
+                );
+            return ExitCode::FAILURE;
+        }
+    };
     let outcome = match &cli.command {
         None | Some(Command::Serve) => serve::run(cli.serve).await,
         Some(Command::Seed(seed_config)) => seed::run(&cli.serve.store, seed_config).await,
     };
+    telemetry.shutdown().await;
     match outcome {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {

@@ -18,6 +18,7 @@ use rmcp::model::{CallToolRequestParams, CallToolResponse, CallToolResult, Conte
 use rmcp::service::RequestContext;
 use rmcp::{ErrorData, Json, RoleServer, ServerHandler, tool, tool_handler, tool_router};
 use schemars::JsonSchema;
+use tracing::Instrument;
 use serde::{Deserialize, Serialize};
 
 use crate::model::{
@@ -654,7 +655,56 @@ impl SupportTools {
     instructions = "Customer-support data in DynamoDB: product reviews, product warranties and support tickets. Ids look like CUST-001 (customer), PROD-001 (product), ORD-00001 (order), REV-0001 (review), TKT-0001 (ticket). Lists are paged: pass next_cursor back as cursor."
 )]
 impl ServerHandler for SupportTools {
+    /// Runs the call in a server span that continues the caller's trace, read from the HTTP
+    /// headers or, failing them, from the request's `_meta`.
     async fn call_tool(
+        &self,
+        request: CallToolRequestParams,
+        context: RequestContext<RoleServer>,
+    ) -> Result<CallToolResponse, ErrorData> {
+        let span = tracing::info_span!(
+            "mcp_tool",
+            otel.name = format!("tools/call {}", request.name),
+            otel.kind = "server",
+            otel.status_code = tracing::field::Empty,
+            "mcp.method.name" = "tools/call",
+            "gen_ai.operation.name" = "execute_tool",
+            "gen_ai.tool.name" = %request.name,
+        );
+        let mut carrier = context
+            .extensions
+            .get::<axum::http::request::Parts>()
+            .map(|parts| parts.headers.clone())
+            .unwrap_or_default();
+        if !carrier.contains_key("traceparent")
+            && let Some(meta) = &request.meta
+        {
+            for name in ["traceparent", "tracestate", "baggage"] {
+                if let Some(value) = meta
+                    .0
+                    .0
+                    .get(name)
+                    .and_then(serde_json::Value::as_str)
+                    .and_then(|v| axum::http::HeaderValue::from_str(v).ok())
+                {
+                    carrier.insert(name, value);
+                }
+            }
+        }
+        service_runtime::telemetry::continue_trace(&span, &carrier, &[]);
+        let answer = self
+            .call_tool_in_span(request, context)
+            .instrument(span.clone())
+            .await;
+        if answer.is_err() {
+            span.record("otel.status_code", "ERROR");
+        }
+        answer
+    }
+}
+
+impl SupportTools {
+    async fn call_tool_in_span(
         &self,
         request: CallToolRequestParams,
         context: RequestContext<RoleServer>,

@@ -1,9 +1,11 @@
 //! What every service binary of this project needs around its own logic, in one place so the
 //! agent and the MCP server behave alike in AgentCore: JSON log lines on stdout ([`logging`]),
-//! the shutdown signal the platform sends ([`shutdown`]) and socket settings ([`no_delay`]).
+//! traces exported over OTLP, to X-Ray in AgentCore ([`telemetry`]), the shutdown signal the
+//! platform sends ([`shutdown`]) and socket settings ([`no_delay`]).
 
 pub mod logging;
 pub mod shutdown;
+pub mod telemetry;
 
 /// Turns Nagle's algorithm off on an accepted connection, so each SSE frame or JSON answer
 /// leaves at once instead of waiting up to 40 ms for the peer's delayed ACK. Use with axum's

@@ -8,8 +8,8 @@
 //! virtual environment holding moto is created by the README's test command (`scripts/test`).
 
 pub mod agent;
-pub mod aurora;
 pub mod agentcore_runtime;
+pub mod aurora;
 pub mod bedrock;
 pub mod cognito;
 pub mod fixtures;
@@ -19,6 +19,7 @@ pub mod mcp_server;
 pub mod measure;
 pub mod moto;
 pub mod oauth;
+pub mod otlp;
 pub mod postgres;
 pub mod process;
 pub mod rds_data;

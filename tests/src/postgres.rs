@@ -23,7 +23,7 @@ pub const HOST: &str = "127.0.0.1";
 pub const PORT: u16 = 5432;
 pub const SUPERUSER: &str = "postgres";
 
-/// How long connecting, and each clean-up statement, may take.
+/// How long connecting, creating the database, and each clean-up statement may take.
 const TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Makes names unique within this process; the process id makes them unique across test
@@ -48,9 +48,10 @@ impl TestDatabase {
         );
         let name = format!("test_{suffix}");
         let server = connect("postgres").await?;
-        server
-            .batch_execute(&format!("CREATE DATABASE {}", quote_identifier(&name)))
+        let create = format!("CREATE DATABASE {}", quote_identifier(&name));
+        tokio::time::timeout(TIMEOUT, server.batch_execute(&create))
             .await
+            .with_context(|| format!("creating database {name} timed out"))?
             .with_context(|| format!("creating database {name}"))?;
         let admin = connect(&name).await?;
         Ok(Self { name, admin })

@@ -21,6 +21,7 @@ use serde_json::{Value, json};
 use tokio::sync::{OwnedMutexGuard, mpsc};
 use tokio::task::AbortHandle;
 use tokio_stream::wrappers::ReceiverStream;
+use tracing::Instrument;
 
 use super::context::{InvocationContext, SESSION_HEADER};
 use super::health::BusyGuard;
@@ -73,6 +74,21 @@ pub async fn handle(State(app): State<Arc<App>>, caller: Caller, request: Reques
             return error_response(StatusCode::SERVICE_UNAVAILABLE, "Too many sessions", e);
         }
     };
+    let span = tracing::info_span!(
+        "invoke_agent",
+        otel.name = "invoke_agent support-agent",
+        otel.kind = "server",
+        "gen_ai.operation.name" = "invoke_agent",
+        "gen_ai.agent.name" = "support-agent",
+        "session.id" = %context.session_id,
+        "request.id" = %context.request_id,
+        "enduser.id" = caller.subject().unwrap_or("anonymous"),
+    );
+    service_runtime::telemetry::continue_trace(
+        &span,
+        &parts.headers,
+        &[("session.id", context.session_id.as_str())],
+    );
     let (tx, rx) = mpsc::channel(EVENT_BUFFER);
     let task = tokio::spawn(run_turn(
         app.clone(),
@@ -82,7 +98,7 @@ pub async fn handle(State(app): State<Arc<App>>, caller: Caller, request: Reques
         caller,
         EventSink(tx),
         app.health.busy(),
-    ));
+    ).instrument(span));
     let abort = AbortOnDrop(task.abort_handle());
     let mut response = if accepts_json_only(&parts.headers) {
         json_answer(rx, &context, abort).await

@@ -6,6 +6,10 @@
 //! serialised here with `serde_json::to_vec`, the same bytes reqwest's `.json()` sends, so a
 //! SigV4 signature covers exactly what goes on the wire.
 //!
+//! A request whose JSON-RPC `_meta` carries a trace context (`traceparent`, `tracestate`,
+//! `baggage`, as [`super::mcp`] puts there) also gets it as HTTP headers, so the server's spans
+//! join the caller's trace whichever of the two it reads.
+//!
 //! A request refused with 401 (with or without a `WWW-Authenticate` challenge) makes the client
 //! forget the token it sent and retry once with fresh credentials: a refused POST was not
 //! processed, so repeating it is safe. A second 401 ends in
@@ -26,6 +30,26 @@ use rmcp::transport::streamable_http_client::{
 use sse_stream::Sse;
 
 use super::outbound_auth::{OutboundAuth, OutboundAuthError};
+
+/// The trace-context entries of a request's `params._meta`, as HTTP headers.
+fn trace_context_of(message: &ClientJsonRpcMessage) -> Vec<(HeaderName, HeaderValue)> {
+    let Ok(value) = serde_json::to_value(message) else {
+        return Vec::new();
+    };
+    let Some(meta) = value.pointer("/params/_meta").and_then(|m| m.as_object()) else {
+        return Vec::new();
+    };
+    ["traceparent", "tracestate", "baggage"]
+        .into_iter()
+        .filter_map(|name| {
+            let text = meta.get(name)?.as_str()?;
+            Some((
+                HeaderName::from_static(name),
+                HeaderValue::from_str(text).ok()?,
+            ))
+        })
+        .collect()
+}
 
 /// Why an authorized request failed, beyond what rmcp's errors say.
 #[derive(Debug, thiserror::Error)]
@@ -173,6 +197,8 @@ impl StreamableHttpClient for AuthorizedClient {
         custom_headers: Headers,
     ) -> Result<StreamableHttpPostResponse, Error> {
         let body = serde_json::to_vec(&message).map_err(StreamableHttpError::Deserialize)?;
+        let mut custom_headers = custom_headers;
+        custom_headers.extend(trace_context_of(&message));
         self.authorized(
             Method::POST,
             &uri,
@@ -202,6 +228,8 @@ impl StreamableHttpClient for AuthorizedClient {
         max_sse_event_size: usize,
     ) -> Result<StreamableHttpPostResponse, Error> {
         let body = serde_json::to_vec(&message).map_err(StreamableHttpError::Deserialize)?;
+        let mut custom_headers = custom_headers;
+        custom_headers.extend(trace_context_of(&message));
         self.authorized(
             Method::POST,
             &uri,

@@ -11,12 +11,15 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use rmcp::RoleClient;
-use rmcp::model::{CallToolRequestParams, CallToolResult, JsonObject, Tool};
+use rmcp::model::{
+    CallToolRequestParams, CallToolResult, JsonObject, MetaObject, RequestMetaObject, Tool,
+};
 use rmcp::service::{RunningService, ServiceExt};
 use rmcp::transport::StreamableHttpClientTransport;
 use rmcp::transport::streamable_http_client::StreamableHttpClientTransportConfig;
 use serde::Deserialize;
 use tokio::sync::Mutex;
+use tracing::Instrument;
 
 use super::authorized_http::AuthorizedClient;
 use super::outbound_auth::{AuthConfig, OutboundAuth, OutboundAuthError};
@@ -295,15 +298,36 @@ impl McpSource {
         self.within_timeout(client.list_all_tools()).await
     }
 
-    /// Calls `tool` (its name at this source) with `arguments`.
+    /// Calls `tool` (its name at this source) with `arguments`, in a client span whose trace
+    /// context travels in the request's `_meta` (and so in its HTTP headers).
     pub async fn call(
         &self,
         tool: &str,
         arguments: JsonObject,
     ) -> Result<CallToolResult, SourceError> {
-        let client = self.client().await?;
-        let request = CallToolRequestParams::new(tool.to_owned()).with_arguments(arguments);
-        self.within_timeout(client.call_tool(request)).await
+        let span = tracing::info_span!(
+            "mcp_call",
+            otel.name = format!("tools/call {tool}"),
+            otel.kind = "client",
+            "mcp.method.name" = "tools/call",
+            "gen_ai.tool.name" = tool,
+            "server.address" = %self.name,
+        );
+        let mut meta = MetaObject::new();
+        for (name, value) in &service_runtime::telemetry::trace_headers(&span) {
+            if let Ok(value) = value.to_str() {
+                meta.0
+                    .insert(name.as_str().to_owned(), serde_json::Value::from(value));
+            }
+        }
+        let mut request = CallToolRequestParams::new(tool.to_owned()).with_arguments(arguments);
+        request.meta = Some(RequestMetaObject(meta));
+        async {
+            let client = self.client().await?;
+            self.within_timeout(client.call_tool(request)).await
+        }
+        .instrument(span)
+        .await
     }
 
     /// Runs one request with the source's timeout. A protocol error (the server answered
