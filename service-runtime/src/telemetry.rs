@@ -155,7 +155,6 @@ pub async fn init(
             .with_batch_config(
                 BatchConfigBuilder::default()
                     .with_max_queue_size(MAX_QUEUED_SPANS)
-                    .with_scheduled_delay(Duration::from_secs(1))
                     .build(),
             )
             .build();
