@@ -1,6 +1,7 @@
 //! Benchmark of the agent (`scripts/bench`): exec-to-healthy time, idle memory, the agent's
-//! own latency and CPU per model round trip with a stand-in model that answers at once, and
-//! many streaming sessions at once. Prints a Markdown report for `BENCHMARKS.md`.
+//! own latency and CPU per model round trip with a stand-in model that answers at once, the same
+//! with traces exported over OTLP (to the receiver stand-in) to measure tracing's cost, and many
+//! streaming sessions at once. Prints a Markdown report for `BENCHMARKS.md`.
 
 use std::time::{Duration, Instant};
 
@@ -9,6 +10,7 @@ use serde_json::json;
 use system_tests::agent::{Agent, SESSION_HEADER, parse_sse};
 use system_tests::bedrock::{BedrockStandIn, Turn};
 use system_tests::measure::{cpu_ms, memory_mib, percentile};
+use system_tests::otlp::OtlpReceiver;
 use system_tests::process::ServerProcess;
 use system_tests::workspace;
 
@@ -35,23 +37,19 @@ async fn main() -> anyhow::Result<()> {
     let idle_mib = memory_mib(pid, "VmRSS")?;
     let idle_anon_mib = memory_mib(pid, "RssAnon")?;
 
-    // Round trips: one session per request so history does not grow.
-    for _ in 0..ROUND_TRIPS {
-        bedrock.push(Turn::text("Sure."));
-    }
-    let cpu_before = cpu_ms(pid)?;
-    let mut latencies = Vec::with_capacity(ROUND_TRIPS);
-    for i in 0..ROUND_TRIPS {
-        let started = Instant::now();
-        invoke(
-            &client,
-            &agent.base_url,
-            &format!("round-trip-session-{i:032}"),
-        )
-        .await?;
-        latencies.push(started.elapsed().as_secs_f64() * 1000.0);
-    }
-    let cpu_ms_per_turn = (cpu_ms(pid)? - cpu_before) / ROUND_TRIPS as f64;
+    let untraced = turns(&bedrock, &agent, &client, "plain").await?;
+    let receiver = OtlpReceiver::start().await;
+    let mut traced_env = receiver.exporter_env();
+    traced_env.push(("RUST_LOG".into(), "warn,agent=info".into()));
+    let traced_env: Vec<(&str, &str)> = traced_env
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .collect();
+    let traced_agent = Agent::start(&bedrock, None, &traced_env).await?;
+    let traced = turns(&bedrock, &traced_agent, &client, "traced").await?;
+    let exported = receiver.spans().len();
+    drop(traced_agent);
+    let (latencies, cpu_ms_per_turn) = (&untraced.latencies, untraced.cpu_ms_per_turn);
 
     // Many streams at once: each answer is 10 deltas 100 ms apart.
     for _ in 0..CONCURRENT_SESSIONS {
@@ -93,15 +91,61 @@ async fn main() -> anyhow::Result<()> {
     );
     println!(
         "| turn with an instant model, client-side latency p50 / p99 ({ROUND_TRIPS} turns) | {:.2} ms / {:.2} ms |",
-        percentile(&latencies, 0.5),
-        percentile(&latencies, 0.99)
+        percentile(latencies, 0.5),
+        percentile(latencies, 0.99)
     );
     println!("| agent CPU per turn (one model round trip, SSE answer) | {cpu_ms_per_turn:.3} ms |");
+    println!(
+        "| the same with traces exported over OTLP: latency p50, CPU per turn ({exported} spans received) | {:.2} ms, {:.3} ms |",
+        percentile(&traced.latencies, 0.5),
+        traced.cpu_ms_per_turn
+    );
+    println!(
+        "| tracing's added cost per turn: latency p50, CPU | {:+.1} %, {:+.1} % |",
+        (percentile(&traced.latencies, 0.5) / percentile(latencies, 0.5) - 1.0) * 100.0,
+        (traced.cpu_ms_per_turn / cpu_ms_per_turn - 1.0) * 100.0
+    );
     println!(
         "| {CONCURRENT_SESSIONS} concurrent streaming sessions (1 s streams) | {concurrent_secs:.2} s wall, {errors} errors |"
     );
     println!("| resident memory, peak | {peak_mib:.1} MiB |");
     Ok(())
+}
+
+/// Latencies and CPU of [`ROUND_TRIPS`] turns.
+struct TurnCost {
+    latencies: Vec<f64>,
+    cpu_ms_per_turn: f64,
+}
+
+/// Runs [`ROUND_TRIPS`] turns, one session each so history does not grow.
+async fn turns(
+    bedrock: &BedrockStandIn,
+    agent: &Agent,
+    client: &reqwest::Client,
+    label: &str,
+) -> anyhow::Result<TurnCost> {
+    let pid = agent.process.pid().context("agent pid")?;
+    for _ in 0..ROUND_TRIPS {
+        bedrock.push(Turn::text("Sure."));
+    }
+    let cpu_before = cpu_ms(pid)?;
+    let mut latencies = Vec::with_capacity(ROUND_TRIPS);
+    for i in 0..ROUND_TRIPS {
+        let started = Instant::now();
+        invoke(
+            client,
+            &agent.base_url,
+            &format!("{label}-round-trip-session-{i:032}"),
+        )
+        .await?;
+        latencies.push(started.elapsed().as_secs_f64() * 1000.0);
+    }
+    let cpu_ms_per_turn = (cpu_ms(pid)? - cpu_before) / ROUND_TRIPS as f64;
+    Ok(TurnCost {
+        latencies,
+        cpu_ms_per_turn,
+    })
 }
 
 async fn invoke(client: &reqwest::Client, base: &str, session: &str) -> anyhow::Result<()> {
