@@ -136,8 +136,14 @@ impl Agent {
         context: &CallContext,
         sink: &EventSink,
     ) -> Result<TurnOutcome, TurnError> {
-        let catalog = self.toolbox.catalog_for_turn(prompt, context).await;
-        let system_suffix = Some(context.access.describe());
+        let (catalog, unavailable) = self.toolbox.catalog_for_turn(prompt, context).await;
+        let mut system_suffix = context.access.describe();
+        for reason in unavailable {
+            system_suffix.push_str(&format!(
+                "\nSome tools are unavailable for this request ({reason}); if the caller needs them, say so."
+            ));
+        }
+        let system_suffix = Some(system_suffix);
         let tools = tool_configuration(&catalog)?;
         let mut new_messages = vec![message(
             ConversationRole::User,

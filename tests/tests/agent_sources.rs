@@ -257,6 +257,12 @@ async fn a_gateway_with_identity_m2m_tokens_serves_its_target_tools() {
             .contains("workload access token"),
         "{warning}"
     );
+    assert!(
+        bedrock.requests()[0].body["system"]
+            .to_string()
+            .contains("no workload access token"),
+        "the model is told why the tools are missing"
+    );
 
     let header = [("x-amz-bedrock-agentcore-identity-wat", WORKLOAD_TOKEN)];
     let answer = ask_warranty(&agent, &bedrock, "support___check_warranty", &header).await;

@@ -271,10 +271,16 @@ impl Toolbox {
             .map(|(at, _)| *at)
     }
 
-    /// The catalogue for one turn. Sources that need the request's workload access token get
-    /// it now (and are listed if they have not been, or not recently); a gateway with more
-    /// tools than its limit is narrowed to what its search finds for `prompt`.
-    pub async fn catalog_for_turn(&self, prompt: &str, context: &CallContext) -> Arc<Catalog> {
+    /// The catalogue for one turn, and why any source's tools are missing from it. Sources that
+    /// need the request's workload access token get it now (and are listed if they have not
+    /// been, or not recently); a gateway with more tools than its limit is narrowed to what its
+    /// search finds for `prompt`.
+    pub async fn catalog_for_turn(
+        &self,
+        prompt: &str,
+        context: &CallContext,
+    ) -> (Arc<Catalog>, Vec<String>) {
+        let mut unavailable = Vec::new();
         for (index, source) in self.sources.iter().enumerate() {
             let Source::Mcp(mcp) = source.as_ref() else {
                 continue;
@@ -284,6 +290,7 @@ impl Toolbox {
             }
             if let Err(error) = mcp.prepare(context.workload_token.as_ref()).await {
                 tracing::warn!(source = %mcp.name, %error, "the source's tools are not available to this request");
+                unavailable.push(error.to_string());
                 continue;
             }
             let stale = self
@@ -330,10 +337,11 @@ impl Toolbox {
             let entries = narrowed.get_or_insert_with(|| catalog.entries.clone());
             entries.retain(|e| e.source != index || keep.contains(&e.mcp_name));
         }
-        match narrowed {
+        let catalog = match narrowed {
             Some(entries) => Arc::new(Catalog::from_entries(entries)),
             None => catalog,
-        }
+        };
+        (catalog, unavailable)
     }
 
     /// The names of at most `max_tools` gateway tools that its search finds for `prompt`; the
