@@ -45,19 +45,11 @@ const DEFAULT_SYSTEM_PROMPT: &str = include_str!("../prompts/system.md");
 #[tokio::main]
 async fn main() -> ExitCode {
     let config = Config::parse();
-    let telemetry =
-        match service_runtime::telemetry::init("support-agent", &config.telemetry, &config.region)
-            .await
-        {
-            Ok(telemetry) => telemetry,
-            Err(error) => {
-                eprintln!(
-                    "{}",
-                    serde_json::json!({"level": "ERROR", "message": "exiting after an error", "error": error.to_string()})
-                );
-                return ExitCode::FAILURE;
-            }
-        };
+    let Ok(telemetry) =
+        service_runtime::telemetry::init("support-agent", &config.telemetry, &config.region).await
+    else {
+        return ExitCode::FAILURE;
+    };
     let outcome = match config.command.clone() {
         Some(command) => run_command(config, command).await,
         None => run(config).await,

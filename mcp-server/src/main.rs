@@ -27,21 +27,14 @@ use crate::config::{Cli, Command};
 #[tokio::main]
 async fn main() -> ExitCode {
     let cli = Cli::parse();
-    let telemetry = match service_runtime::telemetry::init(
+    let Ok(telemetry) = service_runtime::telemetry::init(
         "support-mcp-server",
         &cli.telemetry,
         &cli.serve.store.region,
     )
     .await
-    {
-        Ok(telemetry) => telemetry,
-        Err(error) => {
-            eprintln!(
-                    "{}",
-                    serde_json::json!({"level": "ERROR", "message": "exiting after an error", "error": error.to_string()})
-                );
-            return ExitCode::FAILURE;
-        }
+    else {
+        return ExitCode::FAILURE;
     };
     let outcome = match &cli.command {
         None | Some(Command::Serve) => serve::run(cli.serve).await,

@@ -49,7 +49,11 @@ pub struct TelemetryArgs {
     )]
     pub observability_enabled: bool,
     /// The X-Ray endpoint (the AWS SDK's standard variable); `https://xray.<region>.amazonaws.com` when unset.
-    #[arg(long, env = "AWS_ENDPOINT_URL_XRAY", value_name = "AWS_ENDPOINT_URL_XRAY")]
+    #[arg(
+        long,
+        env = "AWS_ENDPOINT_URL_XRAY",
+        value_name = "AWS_ENDPOINT_URL_XRAY"
+    )]
     pub xray_endpoint: Option<String>,
     /// An OTLP/HTTP collector's base URL; traces go to `<it>/v1/traces`.
     #[arg(
@@ -113,8 +117,24 @@ pub struct Telemetry {
 }
 
 /// Starts logging and tracing for `service` (its default `service.name`). Must run inside the
-/// Tokio runtime, which carries the export requests.
+/// Tokio runtime, which carries the export requests. A failure is also printed as a JSON line
+/// on stderr, since logging is not up to report it.
 pub async fn init(
+    service: &'static str,
+    args: &TelemetryArgs,
+    region: &str,
+) -> Result<Telemetry, TelemetryError> {
+    let started = start(service, args, region).await;
+    if let Err(error) = &started {
+        eprintln!(
+            "{}",
+            serde_json::json!({"level": "ERROR", "message": "exiting after an error", "error": error.to_string()})
+        );
+    }
+    started
+}
+
+async fn start(
     service: &'static str,
     args: &TelemetryArgs,
     region: &str,

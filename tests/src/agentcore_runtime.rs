@@ -111,6 +111,21 @@ impl Denial {
         }
     }
 
+    /// The status it answers with.
+    pub fn status(&self) -> StatusCode {
+        self.status
+    }
+
+    /// The AWS error type it answers with (`x-amzn-errortype`).
+    pub fn error_type(&self) -> &'static str {
+        self.error_type
+    }
+
+    /// Why the request was refused.
+    pub fn reason(&self) -> &str {
+        &self.reason
+    }
+
     fn into_error(self, resource_metadata: &str) -> AwsError {
         let challenge = (self.status == StatusCode::UNAUTHORIZED)
             .then(|| format!("Bearer resource_metadata=\"{resource_metadata}\""));

@@ -37,13 +37,9 @@
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::{Duration, SystemTime};
+use std::time::SystemTime;
 
 use aws_credential_types::Credentials;
-use aws_sigv4::http_request::{SignableBody, SignableRequest, SigningSettings, sign};
-use aws_sigv4::sign::v4;
-use aws_smithy_runtime_api::client::identity::Identity;
-use aws_smithy_types::date_time::{DateTime, Format};
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::State;
@@ -62,9 +58,6 @@ pub const ACCESS_KEY_ID: &str = "testing";
 pub const SECRET_ACCESS_KEY: &str = "testing";
 /// The service SigV4 signatures must be scoped to.
 pub const SERVICE: &str = "bedrock-agentcore";
-
-/// How far `X-Amz-Date` may be from the stand-in's clock, as AWS allows.
-const CLOCK_SKEW: Duration = Duration::from_secs(5 * 60);
 
 /// One call as the stand-in saw it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -234,6 +227,23 @@ fn aws_error(status: StatusCode, error_type: &str, body: Value) -> Response {
     response
 }
 
+/// Checks the request's SigV4 signature with the verifier the runtime stand-in uses (see the
+/// module documentation).
+fn verify_sigv4(
+    method: &Method,
+    uri: &Uri,
+    headers: &HeaderMap,
+    body: &Bytes,
+) -> Result<(), Refusal> {
+    let mut request = axum::http::Request::new(body.clone());
+    *request.method_mut() = method.clone();
+    *request.uri_mut() = uri.clone();
+    *request.headers_mut() = headers.clone();
+    let verify = crate::agentcore_runtime::sigv4(ACCESS_KEY_ID, SECRET_ACCESS_KEY, REGION, SERVICE);
+    verify(&request)
+        .map_err(|denial| Refusal::new(denial.status(), denial.error_type(), denial.reason()))
+}
+
 /// A refusal: the status, the error type and the message.
 struct Refusal(StatusCode, &'static str, Value);
 
@@ -291,7 +301,7 @@ async fn get_resource_oauth2_token(
         status: 200,
         error_type: None,
     };
-    let answer = verify_sigv4(&method, &uri, &headers, &body, SystemTime::now())
+    let answer = verify_sigv4(&method, &uri, &headers, &body)
         .and_then(|()| answer(&shared, parsed.as_ref()));
     let response = match answer {
         Ok(token) => {
@@ -415,163 +425,4 @@ fn answer(shared: &Shared, body: Option<&Value>) -> Result<String, Refusal> {
                 error.error, error.description
             ))
         })
-}
-
-/// The parts of a SigV4 `Authorization` header.
-struct Authorization<'a> {
-    credential: &'a str,
-    signed_headers: Vec<&'a str>,
-    signature: &'a str,
-}
-
-fn parse_authorization(value: &str) -> Result<Authorization<'_>, String> {
-    let (algorithm, rest) = value.split_once(' ').unwrap_or((value, ""));
-    if algorithm != "AWS4-HMAC-SHA256" {
-        return Err(format!(
-            "Unsupported authorization algorithm {algorithm:?}: expected AWS4-HMAC-SHA256."
-        ));
-    }
-    let (mut credential, mut signed_headers, mut signature) = (None, None, None);
-    for part in rest.split(',') {
-        match part.trim().split_once('=') {
-            Some(("Credential", v)) => credential = Some(v),
-            Some(("SignedHeaders", v)) => signed_headers = Some(v),
-            Some(("Signature", v)) => signature = Some(v),
-            _ => {}
-        }
-    }
-    let missing = |name: &str| format!("Authorization header requires '{name}' parameter.");
-    Ok(Authorization {
-        credential: credential.ok_or_else(|| missing("Credential"))?,
-        signed_headers: signed_headers
-            .ok_or_else(|| missing("SignedHeaders"))?
-            .split(';')
-            .collect(),
-        signature: signature.ok_or_else(|| missing("Signature"))?,
-    })
-}
-
-/// `20150830T123600Z` as a time.
-fn parse_amz_date(text: &str) -> Option<SystemTime> {
-    let b = text.as_bytes();
-    if b.len() != 16 || b[8] != b'T' || b[15] != b'Z' {
-        return None;
-    }
-    let rfc3339 = format!(
-        "{}-{}-{}T{}:{}:{}Z",
-        &text[0..4],
-        &text[4..6],
-        &text[6..8],
-        &text[9..11],
-        &text[11..13],
-        &text[13..15]
-    );
-    SystemTime::try_from(DateTime::from_str(&rfc3339, Format::DateTime).ok()?).ok()
-}
-
-/// Checks the request's SigV4 signature (see the module documentation).
-fn verify_sigv4(
-    method: &Method,
-    uri: &Uri,
-    headers: &HeaderMap,
-    body: &[u8],
-    now: SystemTime,
-) -> Result<(), Refusal> {
-    let incomplete = |m: String| Refusal::forbidden("IncompleteSignatureException", m);
-    let invalid = |m: String| Refusal::forbidden("InvalidSignatureException", m);
-    let header_text = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
-    let Some(authorization) = headers.get(header::AUTHORIZATION) else {
-        return Err(Refusal::forbidden(
-            "MissingAuthenticationTokenException",
-            "Missing Authentication Token",
-        ));
-    };
-    let authorization = authorization
-        .to_str()
-        .map_err(|_| incomplete("The Authorization header is not text.".to_owned()))?;
-    let parsed = parse_authorization(authorization).map_err(incomplete)?;
-    let amz_date = header_text("x-amz-date")
-        .ok_or_else(|| incomplete("The request has no X-Amz-Date header.".to_owned()))?;
-    let time = parse_amz_date(amz_date).ok_or_else(|| {
-        incomplete(format!(
-            "X-Amz-Date {amz_date:?} is not YYYYMMDD'T'HHMMSS'Z'."
-        ))
-    })?;
-    let scope: Vec<&str> = parsed.credential.split('/').collect();
-    let [access_key_id, date, region, service, terminator] = scope[..] else {
-        return Err(incomplete(format!(
-            "Credential {:?} must be <access key id>/<date>/<region>/<service>/aws4_request.",
-            parsed.credential
-        )));
-    };
-    if access_key_id != ACCESS_KEY_ID {
-        return Err(Refusal::forbidden(
-            "UnrecognizedClientException",
-            "The security token included in the request is invalid.",
-        ));
-    }
-    let expected_scope = format!("{}/{REGION}/{SERVICE}/aws4_request", &amz_date[..8]);
-    if [date, region, service, terminator].join("/") != expected_scope {
-        return Err(invalid(format!(
-            "Credential should be scoped to {expected_scope}, not {}.",
-            parsed.credential
-        )));
-    }
-    let skew = now
-        .duration_since(time)
-        .unwrap_or_else(|ahead| ahead.duration());
-    if skew > CLOCK_SKEW {
-        return Err(invalid(format!(
-            "Signature expired: X-Amz-Date {amz_date} is more than 5 minutes from the stand-in's clock."
-        )));
-    }
-    let host = header_text("host")
-        .ok_or_else(|| incomplete("The request has no Host header.".to_owned()))?;
-    let mut signed = Vec::new();
-    for name in &parsed.signed_headers {
-        for value in headers.get_all(*name) {
-            let value = value
-                .to_str()
-                .map_err(|_| incomplete(format!("Signed header {name} is not text.")))?;
-            signed.push((*name, value));
-        }
-    }
-    let identity = Identity::from(Credentials::new(
-        ACCESS_KEY_ID,
-        SECRET_ACCESS_KEY,
-        None,
-        None,
-        "identity-stand-in",
-    ));
-    let mut settings = SigningSettings::default();
-    // Exactly the headers the client signed take part, so none may be excluded.
-    settings.excluded_headers = None;
-    let params: aws_sigv4::http_request::SigningParams<'_> = v4::SigningParams::builder()
-        .identity(&identity)
-        .region(REGION)
-        .name(SERVICE)
-        .time(time)
-        .settings(settings)
-        .build()
-        .map_err(|e| invalid(format!("cannot build signing parameters: {e}")))?
-        .into();
-    let path_and_query = uri.path_and_query().map_or("/", |p| p.as_str());
-    let signable = SignableRequest::new(
-        method.as_str(),
-        format!("http://{host}{path_and_query}"),
-        signed.into_iter(),
-        SignableBody::Bytes(body),
-    )
-    .map_err(|e| invalid(format!("cannot canonicalise the request: {e}")))?;
-    let (_, expected) = sign(signable, &params)
-        .map_err(|e| invalid(format!("cannot compute the signature: {e}")))?
-        .into_parts();
-    if expected != parsed.signature {
-        return Err(invalid(
-            "The request signature we calculated does not match the signature you provided. \
-             Check your AWS Secret Access Key and signing method."
-                .to_owned(),
-        ));
-    }
-    Ok(())
 }
