@@ -90,15 +90,18 @@ pub async fn handle(State(app): State<Arc<App>>, caller: Caller, request: Reques
         &[("session.id", context.session_id.as_str())],
     );
     let (tx, rx) = mpsc::channel(EVENT_BUFFER);
-    let task = tokio::spawn(run_turn(
-        app.clone(),
-        history,
-        prompt.to_owned(),
-        context.clone(),
-        caller,
-        EventSink(tx),
-        app.health.busy(),
-    ).instrument(span));
+    let task = tokio::spawn(
+        run_turn(
+            app.clone(),
+            history,
+            prompt.to_owned(),
+            context.clone(),
+            caller,
+            EventSink(tx),
+            app.health.busy(),
+        )
+        .instrument(span),
+    );
     let abort = AbortOnDrop(task.abort_handle());
     let mut response = if accepts_json_only(&parts.headers) {
         json_answer(rx, &context, abort).await
