@@ -39,7 +39,9 @@ async fn main() -> anyhow::Result<()> {
 
     let untraced = turns(&bedrock, &agent, &client, "plain").await?;
     let receiver = OtlpReceiver::start().await;
+    // The exporter's production batching (the stand-in's short test delay removed).
     let mut traced_env = receiver.exporter_env();
+    traced_env.retain(|(name, _)| name != "OTEL_BSP_SCHEDULE_DELAY");
     traced_env.push(("RUST_LOG".into(), "warn,agent=info".into()));
     let traced_env: Vec<(&str, &str)> = traced_env
         .iter()
