@@ -83,29 +83,36 @@ impl Config {
 /// Commands other than serving.
 #[derive(Debug, Clone, Subcommand)]
 pub enum Command {
+    /// Exit 0 when the agent serving on this machine (`AGENT_PORT`) answers `/ping` as
+    /// healthy within two seconds, else 1: the container image's health check.
+    Healthcheck,
     /// Apply the Aurora schema migrations and set up the read-only database user named in
     /// AURORA_SECRET_ARN, through the RDS Data API as the user in AURORA_ADMIN_SECRET_ARN.
     /// Safe to run again.
-    Migrate {
-        /// Also load the demo customers, products and orders (an upsert; dates relative to today).
-        #[arg(long)]
-        seed: bool,
-        /// The secret of the database user that owns the schema (e.g. the cluster's master user).
-        #[arg(
-            long,
-            env = "AURORA_ADMIN_SECRET_ARN",
-            value_name = "AURORA_ADMIN_SECRET_ARN"
-        )]
-        admin_secret_arn: String,
-        /// Statement timeout given to the read-only user, in milliseconds.
-        #[arg(
-            long,
-            env = "AURORA_STATEMENT_TIMEOUT_MS",
-            value_name = "AURORA_STATEMENT_TIMEOUT_MS",
-            default_value_t = 5_000
-        )]
-        statement_timeout_ms: u64,
-    },
+    Migrate(MigrateArgs),
+}
+
+/// What `agent migrate` does beyond the Aurora settings.
+#[derive(Debug, Clone, Args)]
+pub struct MigrateArgs {
+    /// Also load the demo customers, products and orders (an upsert; dates relative to today).
+    #[arg(long)]
+    pub seed: bool,
+    /// The secret of the database user that owns the schema (e.g. the cluster's master user).
+    #[arg(
+        long,
+        env = "AURORA_ADMIN_SECRET_ARN",
+        value_name = "AURORA_ADMIN_SECRET_ARN"
+    )]
+    pub admin_secret_arn: String,
+    /// Statement timeout given to the read-only user, in milliseconds.
+    #[arg(
+        long,
+        env = "AURORA_STATEMENT_TIMEOUT_MS",
+        value_name = "AURORA_STATEMENT_TIMEOUT_MS",
+        default_value_t = 5_000
+    )]
+    pub statement_timeout_ms: u64,
 }
 
 /// Aurora PostgreSQL through the RDS Data API (its endpoint from `AWS_ENDPOINT_URL_RDS_DATA`

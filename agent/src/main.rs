@@ -28,7 +28,7 @@ use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
 use crate::aurora::data_api::{DataApi, DataApiTarget};
-use crate::config::{Command, Config};
+use crate::config::{Command, Config, MigrateArgs};
 use crate::contract::App;
 use crate::contract::health::Health;
 use crate::model::bedrock::Model;
@@ -44,14 +44,25 @@ const DEFAULT_SYSTEM_PROMPT: &str = include_str!("../prompts/system.md");
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    let config = Config::parse();
+    let mut config = Config::parse();
+    let migration = match config.command.take() {
+        Some(Command::Healthcheck) => {
+            let url = format!("http://127.0.0.1:{}/ping", config.port);
+            return service_runtime::health::check(&url, |status, body| {
+                status == 200 && body.contains("Healthy")
+            })
+            .await;
+        }
+        Some(Command::Migrate(arguments)) => Some(arguments),
+        None => None,
+    };
     let Ok(telemetry) =
         service_runtime::telemetry::init("support-agent", &config.telemetry, &config.region).await
     else {
         return ExitCode::FAILURE;
     };
-    let outcome = match config.command.clone() {
-        Some(command) => run_command(config, command).await,
+    let outcome = match migration {
+        Some(arguments) => migrate(config, arguments).await,
         None => run(config).await,
     };
     telemetry.shutdown().await;
@@ -90,12 +101,13 @@ fn data_api(config: &Config, sdk: &aws_config::SdkConfig) -> anyhow::Result<Opti
     }
 }
 
-async fn run_command(config: Config, command: Command) -> anyhow::Result<()> {
-    let Command::Migrate {
+/// `agent migrate`: the schema, the read-only user and, with `--seed`, the demo data.
+async fn migrate(config: Config, arguments: MigrateArgs) -> anyhow::Result<()> {
+    let MigrateArgs {
         seed,
         admin_secret_arn,
         statement_timeout_ms,
-    } = command;
+    } = arguments;
     let sdk = sdk_config(&config.region).await;
     let reader = data_api(&config, &sdk)?.context(
         "agent migrate needs AURORA_CLUSTER_ARN and AURORA_SECRET_ARN (the read-only user to set up)",

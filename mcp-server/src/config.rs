@@ -30,6 +30,9 @@ pub enum Command {
     Serve,
     /// Create any missing tables and load the demo data set into them, then exit.
     Seed(SeedConfig),
+    /// Exit 0 when the server on this machine (`MCP_PORT`) answers on `/mcp` within two
+    /// seconds, else 1: the container image's health check.
+    Healthcheck,
 }
 
 /// Where the data lives and how patient calls to it are.

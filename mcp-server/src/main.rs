@@ -27,6 +27,12 @@ use crate::config::{Cli, Command};
 #[tokio::main]
 async fn main() -> ExitCode {
     let cli = Cli::parse();
+    if let Some(Command::Healthcheck) = cli.command {
+        // A stateless server offers no stream on GET: 405 is its healthy answer.
+        let url = format!("http://127.0.0.1:{}/mcp", cli.serve.port);
+        return service_runtime::health::check(&url, |status, _| status == 405 || status == 200)
+            .await;
+    }
     let Ok(telemetry) = service_runtime::telemetry::init(
         "support-mcp-server",
         &cli.telemetry,
@@ -39,6 +45,7 @@ async fn main() -> ExitCode {
     let outcome = match &cli.command {
         None | Some(Command::Serve) => serve::run(cli.serve).await,
         Some(Command::Seed(seed_config)) => seed::run(&cli.serve.store, seed_config).await,
+        Some(Command::Healthcheck) => Ok(()),
     };
     telemetry.shutdown().await;
     match outcome {

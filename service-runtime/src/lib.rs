@@ -1,8 +1,10 @@
 //! What every service binary of this project needs around its own logic, in one place so the
 //! agent and the MCP server behave alike in AgentCore: JSON log lines on stdout ([`logging`]),
 //! traces exported over OTLP, to X-Ray in AgentCore ([`telemetry`]), the shutdown signal the
-//! platform sends ([`shutdown`]) and socket settings ([`no_delay`]).
+//! platform sends ([`shutdown`]), socket settings ([`no_delay`]) and the images' health-check
+//! command ([`health`]).
 
+pub mod health;
 pub mod logging;
 pub mod shutdown;
 pub mod telemetry;

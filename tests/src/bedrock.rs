@@ -29,7 +29,8 @@
 //! the previous turn's tool uses, tool blocks without `toolConfig`) gets
 //! `400 ValidationException` and consumes no turn. When the script has run out, every call gets
 //! `400 ValidationException` saying so, so a test whose code makes an unplanned call fails
-//! loudly. Every request, accepted or not, is recorded ([`BedrockStandIn::requests`]).
+//! loudly; a stand-in started with a [`Fallback`] asks it for the turn instead (the standalone
+//! `bedrock-standin` binary, with [`crate::demo_model`]). Every request, accepted or not, is recorded ([`BedrockStandIn::requests`]).
 //!
 //! Usage is computed, not scripted: `inputTokens` is the request body's length in bytes / 4 and
 //! `outputTokens` the answer's characters (text and tool input JSON) / 4, both rounded up and at
@@ -221,8 +222,13 @@ pub struct BedrockStandIn {
     _shutdown: watch::Sender<()>,
 }
 
+/// Decides a turn from the request itself (its JSON body) once the script has run out; see
+/// [`BedrockStandIn::serve_with_fallback`].
+pub type Fallback = Box<dyn Fn(&Value) -> Turn + Send + Sync>;
+
 struct Shared {
     script: Mutex<VecDeque<Turn>>,
+    fallback: Option<Fallback>,
     requests: Mutex<Vec<RecordedRequest>>,
     disconnects: AtomicUsize,
     request_count: AtomicUsize,
@@ -243,12 +249,27 @@ impl BedrockStandIn {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
             .expect("binding a free loopback port");
+        Self::serve(listener, script.into_iter().collect(), None)
+    }
+
+    /// Serves on `listener` with no script: every call is answered by `fallback`. This is the
+    /// standalone stand-in's mode (`bedrock-standin`), where no test writes a script.
+    pub fn serve_with_fallback(listener: tokio::net::TcpListener, fallback: Fallback) -> Self {
+        Self::serve(listener, VecDeque::new(), Some(fallback))
+    }
+
+    fn serve(
+        listener: tokio::net::TcpListener,
+        script: VecDeque<Turn>,
+        fallback: Option<Fallback>,
+    ) -> Self {
         let address = listener
             .local_addr()
             .expect("bound listener has an address");
         let (shutdown, shutdown_rx) = watch::channel(());
         let shared = Arc::new(Shared {
-            script: Mutex::new(script.into_iter().collect()),
+            script: Mutex::new(script),
+            fallback,
             requests: Mutex::new(Vec::new()),
             disconnects: AtomicUsize::new(0),
             request_count: AtomicUsize::new(0),
@@ -417,7 +438,9 @@ async fn handle(
     if let Err(message) = validate(&request) {
         return validation(message);
     }
-    let Some(turn) = lock(&shared.script).pop_front() else {
+    let scripted = lock(&shared.script).pop_front();
+    let Some(turn) = scripted.or_else(|| shared.fallback.as_ref().map(|decide| decide(&request)))
+    else {
         return validation(format!(
             "Bedrock stand-in: the script ran out of turns; request {number} (POST {}) has no \
              scripted answer. Script one more Turn or find the unexpected model call.",

@@ -12,6 +12,7 @@ pub mod agentcore_runtime;
 pub mod aurora;
 pub mod bedrock;
 pub mod cognito;
+pub mod demo_model;
 pub mod fixtures;
 pub mod gateway;
 pub mod identity;

@@ -391,3 +391,53 @@ async fn missing_aws_credentials_end_the_turn_at_once_with_a_clear_error() {
     );
     assert!(bedrock.requests().is_empty());
 }
+
+/// `<binary> healthcheck` with `port`, as the image's HEALTHCHECK runs it.
+async fn healthcheck(binary: &str, port_variable: &str, port: u16) -> std::process::Output {
+    tokio::process::Command::new(workspace::binary(binary))
+        .env_clear()
+        .env("AWS_REGION", "us-east-1")
+        .env(port_variable, port.to_string())
+        .arg("healthcheck")
+        .output()
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn the_health_check_commands_pass_only_while_their_server_answers() {
+    let bedrock = BedrockStandIn::start([]).await;
+    let agent = Agent::start(&bedrock, None, &[]).await.unwrap();
+    let moto = system_tests::moto::Moto::start().await.unwrap();
+    let mcp = system_tests::mcp_server::McpServer::start(&moto, &[])
+        .await
+        .unwrap();
+    let agent_port = agent.process.address.port();
+    let mcp_port = mcp.process.address.port();
+    assert!(
+        healthcheck("agent", "AGENT_PORT", agent_port)
+            .await
+            .status
+            .success()
+    );
+    assert!(
+        healthcheck("mcp-server", "MCP_PORT", mcp_port)
+            .await
+            .status
+            .success()
+    );
+    drop(agent);
+    drop(mcp);
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    for (binary, variable, port) in [
+        ("agent", "AGENT_PORT", agent_port),
+        ("mcp-server", "MCP_PORT", mcp_port),
+    ] {
+        let down = healthcheck(binary, variable, port).await;
+        assert!(!down.status.success(), "{binary}: no server, no health");
+        assert!(
+            String::from_utf8_lossy(&down.stderr).contains("unhealthy"),
+            "{binary}: the reason is printed"
+        );
+    }
+}

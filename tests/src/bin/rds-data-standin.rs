@@ -2,7 +2,7 @@
 //! the local stack without Docker: point the agent's `AWS_ENDPOINT_URL_RDS_DATA` at it.
 //!
 //! Secrets are read from Secrets Manager at the standard SDK endpoint settings
-//! (`AWS_ENDPOINT_URL_SECRETSMANAGER`, else `AWS_ENDPOINT_URL`, e.g. a moto server) with the
+//! (`AWS_ENDPOINT_URL_SECRETS_MANAGER`, else `AWS_ENDPOINT_URL`, e.g. a moto server) with the
 //! standard credentials and region (`us-east-1` when none is set); statements run on the
 //! PostgreSQL given by the options. It logs `{"message":"listening","address":...}` once it
 //! accepts connections, and stops cleanly on SIGTERM or Ctrl-C.
