@@ -69,9 +69,10 @@ pub fn answer(request: &Value) -> Turn {
     }
 }
 
-/// A tool offered in `toolConfig`: its name and the properties its input requires.
+/// A tool offered in `toolConfig`: its name, its input's properties and which are required.
 struct OfferedTool {
     name: String,
+    properties: Vec<String>,
     required: Vec<String>,
 }
 
@@ -95,13 +96,22 @@ fn offered_tools(request: &Value) -> Vec<OfferedTool> {
                         .collect()
                 })
                 .unwrap_or_default();
-            Some(OfferedTool { name, required })
+            let properties = spec
+                .pointer("/inputSchema/json/properties")
+                .and_then(Value::as_object)
+                .map(|properties| properties.keys().cloned().collect())
+                .unwrap_or_default();
+            Some(OfferedTool {
+                name,
+                properties,
+                required,
+            })
         })
         .collect()
 }
 
 /// The first tool about a subject the question names whose required inputs are all ids found
-/// in the question, with those inputs.
+/// in the question and which takes at least one of them, with every id input it takes.
 fn choose_call(question: &str, tools: &[OfferedTool]) -> Option<(String, Value)> {
     let lowered = question.to_lowercase();
     let ids: Vec<&str> = question
@@ -113,19 +123,25 @@ fn choose_call(question: &str, tools: &[OfferedTool]) -> Option<(String, Value)>
         .filter(|subject| lowered.contains(*subject))
         .flat_map(|subject| tools.iter().filter(move |tool| tool.name.contains(subject)))
         .find_map(|tool| {
-            let mut input = Map::new();
-            for property in &tool.required {
+            let id_for = |property: &str| {
                 let (_, prefix) = ID_FIELDS.iter().find(|(word, _)| property.contains(word))?;
-                let id = ids.iter().find(|id| id.starts_with(prefix))?;
-                input.insert(property.clone(), json!(id));
-            }
-            Some((tool.name.clone(), Value::Object(input)))
+                ids.iter().find(|id| id.starts_with(prefix))
+            };
+            let input: Map<String, Value> = tool
+                .properties
+                .iter()
+                .chain(&tool.required)
+                .filter_map(|property| Some((property.clone(), json!(id_for(property)?))))
+                .collect();
+            let complete = tool.required.iter().all(|name| input.contains_key(name));
+            (complete && !input.is_empty()).then(|| (tool.name.clone(), Value::Object(input)))
         })
 }
 
 /// Quotes each tool result back, shortened.
 fn report(results: &[&Value]) -> String {
-    let mut text = format!("{BANNER} The tools answered:");
+    // On a line of its own: the agent's `done` text joins the model calls' texts as they are.
+    let mut text = format!("\n\n{BANNER} The tools answered:");
     for result in results {
         let status = result
             .get("status")
@@ -181,7 +197,7 @@ mod tests {
                 {"toolSpec": {"name": "support___get_order", "inputSchema": {"json": {
                     "type": "object", "required": ["order_id"]}}}},
                 {"toolSpec": {"name": "list_customer_orders", "inputSchema": {"json": {
-                    "type": "object", "required": ["customer_id"]}}}},
+                    "type": "object", "properties": {"customer_id": {}, "status": {}}}}}},
                 {"toolSpec": {"name": "support___check_warranty", "inputSchema": {"json": {
                     "type": "object", "required": ["serial_number"]}}}},
             ]},
@@ -213,6 +229,14 @@ mod tests {
         let call = only_call(ask("What did customer CUST-001 order most recently?"));
         assert_eq!(call.name, "list_customer_orders");
         assert_eq!(call.input, json!({"customer_id": "CUST-001"}));
+    }
+
+    #[test]
+    fn a_tool_is_not_called_without_any_id_from_the_question() {
+        let Turn::Text(text) = ask("Where is my order?") else {
+            panic!("expected a text answer");
+        };
+        assert!(text.contains("Tools offered"), "{text}");
     }
 
     #[test]
