@@ -1035,7 +1035,7 @@ fn operator_only_calls_are_reached_only_from_operator_commands() {
     // `seed` and `migrate` are subcommands, never the runtime's default command.
     for (file, needle) in [
         ("mcp-server/src/config.rs", "Seed(SeedConfig)"),
-        ("agent/src/config.rs", "Migrate {"),
+        ("agent/src/config.rs", "Migrate(MigrateArgs)"),
     ] {
         assert!(read(file).contains(needle), "{file}: {needle}");
     }
