@@ -57,12 +57,11 @@ use axum::body::{Body, Bytes};
 use axum::extract::{Request, State};
 use axum::http::{self, HeaderMap, HeaderValue, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
-use axum::serve::ListenerExt;
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, percent_decode_str, utf8_percent_encode};
 use serde_json::{Value, json};
-use tokio::sync::watch;
 
 use crate::moto::REGION;
+use crate::serving::Serving;
 
 /// The largest request body accepted: the platform's payload limit.
 pub(crate) const BODY_LIMIT: usize = 100 * 1024 * 1024;
@@ -573,7 +572,7 @@ pub struct AgentCoreRuntimeStandIn {
     pub runtime_arn: String,
     shared: Arc<Shared>,
     /// Dropping it stops the server.
-    _shutdown: watch::Sender<()>,
+    _serving: Serving,
 }
 
 struct Shared {
@@ -650,22 +649,11 @@ impl AgentCoreRuntimeStandIn {
         let app = Router::new()
             .fallback(handle)
             .with_state(Arc::clone(&shared));
-        let (shutdown, mut stop) = watch::channel(());
-        tokio::spawn(async move {
-            let served = axum::serve(listener.tap_io(service_runtime::no_delay), app)
-                .with_graceful_shutdown(async move {
-                    // Resolves with an error when the sender is dropped.
-                    let _ = stop.changed().await;
-                });
-            if let Err(error) = served.await {
-                eprintln!("agentcore runtime stand-in stopped with an error: {error}");
-            }
-        });
         Self {
             endpoint,
             runtime_arn,
             shared,
-            _shutdown: shutdown,
+            _serving: Serving::start("AgentCore runtime stand-in", listener, app),
         }
     }
 

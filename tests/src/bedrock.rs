@@ -71,11 +71,11 @@ use axum::extract::{DefaultBodyLimit, Path, State};
 use axum::http::{self, HeaderMap, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
-use axum::serve::ListenerExt;
 use serde_json::{Value, json};
 use tokio::sync::watch;
 
 use crate::moto::REGION;
+use crate::serving::Serving;
 
 /// The text sent before a scripted failure in the middle of a stream
 /// ([`Turn::ThrottleInStream`], [`Turn::ModelStreamError`], [`Turn::Hangup`]), as two deltas.
@@ -218,8 +218,10 @@ pub struct BedrockStandIn {
     /// `http://127.0.0.1:<port>`.
     pub endpoint: String,
     shared: Arc<Shared>,
-    /// Dropping it tells the server and the paced streams to stop.
-    _shutdown: watch::Sender<()>,
+    /// Dropping it stops the server.
+    _serving: Serving,
+    /// Dropping it ends the paced streams still running.
+    _end_streams: watch::Sender<()>,
 }
 
 /// Decides a turn from the request itself (its JSON body) once the script has run out; see
@@ -266,14 +268,14 @@ impl BedrockStandIn {
         let address = listener
             .local_addr()
             .expect("bound listener has an address");
-        let (shutdown, shutdown_rx) = watch::channel(());
+        let (end_streams, streams_ended) = watch::channel(());
         let shared = Arc::new(Shared {
             script: Mutex::new(script),
             fallback,
             requests: Mutex::new(Vec::new()),
             disconnects: AtomicUsize::new(0),
             request_count: AtomicUsize::new(0),
-            shutdown: shutdown_rx.clone(),
+            shutdown: streams_ended,
         });
         let app = Router::new()
             .route("/model/{model_id}/converse-stream", post(converse_stream))
@@ -281,21 +283,11 @@ impl BedrockStandIn {
             .fallback(unknown_operation)
             .layer(DefaultBodyLimit::max(BODY_LIMIT))
             .with_state(Arc::clone(&shared));
-        let mut stop = shutdown_rx;
-        tokio::spawn(async move {
-            let served = axum::serve(listener.tap_io(service_runtime::no_delay), app)
-                .with_graceful_shutdown(async move {
-                    // Resolves with an error when the sender is dropped.
-                    let _ = stop.changed().await;
-                });
-            if let Err(error) = served.await {
-                eprintln!("bedrock stand-in stopped with an error: {error}");
-            }
-        });
         Self {
             endpoint: format!("http://{address}"),
             shared,
-            _shutdown: shutdown,
+            _serving: Serving::start("Bedrock stand-in", listener, app),
+            _end_streams: end_streams,
         }
     }
 

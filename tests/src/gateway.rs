@@ -54,7 +54,6 @@ use axum::http::{self, StatusCode};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
-use axum::serve::ListenerExt;
 use rmcp::model::{
     CallToolRequestParams, CallToolResponse, CallToolResult, ErrorData, Implementation,
     InitializeResult, JsonObject, ListToolsResult, PaginatedRequestParams, ServerCapabilities,
@@ -66,11 +65,11 @@ use rmcp::transport::streamable_http_server::session::local::LocalSessionManager
 use rmcp::transport::streamable_http_server::{StreamableHttpServerConfig, StreamableHttpService};
 use rmcp::{RoleClient, RoleServer, ServerHandler};
 use serde_json::{Value, json};
-use tokio::sync::watch;
 
 use crate::agentcore_runtime::{
     AuthGate, Authorizer, BODY_LIMIT, allow_all, aws_error, lock, protected_resource_metadata,
 };
+use crate::serving::Serving;
 
 /// The gateway's built-in semantic search tool.
 pub const SEARCH_TOOL: &str = "x_amz_bedrock_agentcore_search";
@@ -155,7 +154,7 @@ pub struct GatewayStandIn {
     pub url: String,
     shared: Arc<Shared>,
     /// Dropping it stops the server.
-    _shutdown: watch::Sender<()>,
+    _serving: Serving,
 }
 
 struct Shared {
@@ -267,21 +266,10 @@ impl GatewayStandIn {
             ))
             .route("/.well-known/oauth-protected-resource", get(metadata))
             .with_state(Arc::clone(&shared));
-        let (shutdown, mut stop) = watch::channel(());
-        tokio::spawn(async move {
-            let served = axum::serve(listener.tap_io(service_runtime::no_delay), app)
-                .with_graceful_shutdown(async move {
-                    // Resolves with an error when the sender is dropped.
-                    let _ = stop.changed().await;
-                });
-            if let Err(error) = served.await {
-                eprintln!("gateway stand-in stopped with an error: {error}");
-            }
-        });
         Ok(Self {
             url: shared.url.clone(),
             shared,
-            _shutdown: shutdown,
+            _serving: Serving::start("Gateway stand-in", listener, app),
         })
     }
 

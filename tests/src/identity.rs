@@ -47,10 +47,10 @@ use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use serde_json::{Value, json};
-use tokio::sync::watch;
 
 use crate::moto::REGION;
 use crate::oauth::{self, OAuthStandIn};
+use crate::serving::Serving;
 
 /// The access key id the stand-in accepts signatures from.
 pub const ACCESS_KEY_ID: &str = "testing";
@@ -96,7 +96,7 @@ pub struct IdentityStandIn {
     base_url: String,
     shared: Arc<Shared>,
     /// Dropping it stops the server.
-    _shutdown: watch::Sender<()>,
+    _serving: Serving,
 }
 
 impl IdentityStandIn {
@@ -122,20 +122,10 @@ impl IdentityStandIn {
             .route("/identities/oauth2/token", post(get_resource_oauth2_token))
             .fallback(unknown_operation)
             .with_state(shared.clone());
-        let (shutdown, mut stop) = watch::channel(());
-        tokio::spawn(async move {
-            let served = axum::serve(listener, app).with_graceful_shutdown(async move {
-                // Resolves with an error when the sender is dropped.
-                let _ = stop.changed().await;
-            });
-            if let Err(error) = served.await {
-                eprintln!("Identity stand-in stopped with an error: {error}");
-            }
-        });
         Self {
             base_url,
             shared,
-            _shutdown: shutdown,
+            _serving: Serving::start("Identity stand-in", listener, app),
         }
     }
 

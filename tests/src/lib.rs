@@ -24,4 +24,5 @@ pub mod otlp;
 pub mod postgres;
 pub mod process;
 pub mod rds_data;
+pub mod serving;
 pub mod workspace;

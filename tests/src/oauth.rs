@@ -47,7 +47,8 @@ use jsonwebtoken::jwk::Jwk;
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
-use tokio::sync::watch;
+
+use crate::serving::Serving;
 
 /// The claims of the stand-in's access tokens.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -193,7 +194,7 @@ pub struct OAuthStandIn {
     base_url: String,
     shared: Arc<Shared>,
     /// Dropping it stops the server.
-    _shutdown: watch::Sender<()>,
+    _serving: Serving,
 }
 
 impl OAuthStandIn {
@@ -230,20 +231,10 @@ impl OAuthStandIn {
             .route("/oauth2/token", post(token))
             .route("/.well-known/jwks.json", get(jwks))
             .with_state(shared.clone());
-        let (shutdown, mut stop) = watch::channel(());
-        tokio::spawn(async move {
-            let served = axum::serve(listener, app).with_graceful_shutdown(async move {
-                // Resolves with an error when the sender is dropped.
-                let _ = stop.changed().await;
-            });
-            if let Err(error) = served.await {
-                eprintln!("OAuth stand-in stopped with an error: {error}");
-            }
-        });
         Self {
             base_url,
             shared,
-            _shutdown: shutdown,
+            _serving: Serving::start("OAuth stand-in", listener, app),
         }
     }
 

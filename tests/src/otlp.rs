@@ -42,7 +42,6 @@ use axum::body::Bytes;
 use axum::extract::{Request, State};
 use axum::http::{self, HeaderMap, HeaderValue, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::serve::ListenerExt;
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
 use flate2::read::GzDecoder;
@@ -57,6 +56,7 @@ use tokio::io::AsyncReadExt as _;
 use tokio::sync::watch;
 
 use crate::agentcore_runtime::{AuthGate, Authorizer, lock};
+use crate::serving::Serving;
 
 /// Where OTLP/HTTP sends traces, relative to the endpoint.
 pub const TRACES_PATH: &str = "/v1/traces";
@@ -183,7 +183,7 @@ pub struct OtlpReceiver {
     endpoint: String,
     shared: Arc<Shared>,
     /// Dropping it tells the server to stop.
-    _shutdown: watch::Sender<()>,
+    _serving: Serving,
 }
 
 struct Shared {
@@ -206,7 +206,6 @@ impl OtlpReceiver {
         let address = listener
             .local_addr()
             .expect("bound listener has an address");
-        let (shutdown, mut stop) = watch::channel(());
         let shared = Arc::new(Shared {
             gate: options.authorizer.map(AuthGate::new),
             spans: Mutex::new(Vec::new()),
@@ -216,20 +215,10 @@ impl OtlpReceiver {
         let app = Router::new()
             .fallback(receive)
             .with_state(Arc::clone(&shared));
-        tokio::spawn(async move {
-            let served = axum::serve(listener.tap_io(service_runtime::no_delay), app)
-                .with_graceful_shutdown(async move {
-                    // Resolves with an error when the sender is dropped.
-                    let _ = stop.changed().await;
-                });
-            if let Err(error) = served.await {
-                eprintln!("OTLP receiver stopped with an error: {error}");
-            }
-        });
         Self {
             endpoint: format!("http://{address}"),
             shared,
-            _shutdown: shutdown,
+            _serving: Serving::start("OTLP receiver", listener, app),
         }
     }
 

@@ -111,17 +111,15 @@ use axum::extract::State;
 use axum::http::{self, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
-use axum::serve::ListenerExt;
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
 use chrono::{DateTime, Datelike, NaiveDate, TimeDelta};
 use serde_json::{Map, Value, json};
-use tokio::sync::watch;
-use tokio::task::JoinHandle;
 use tokio_postgres::types::{FromSql, IsNull, Kind, ToSql, Type, to_sql_checked};
 use tokio_postgres::{Client, NoTls, Row, Statement};
 
 use crate::moto::{Moto, REGION};
+use crate::serving::Serving;
 
 /// A cluster ARN of the shape the service accepts, for tests to send as `resourceArn`.
 pub const CLUSTER_ARN: &str = "arn:aws:rds:us-east-1:123456789012:cluster:standin";
@@ -200,8 +198,7 @@ pub struct RdsDataStandIn {
     pub address: SocketAddr,
     shared: Arc<Shared>,
     /// Dropping it tells the server to stop.
-    shutdown: watch::Sender<()>,
-    server: JoinHandle<()>,
+    serving: Serving,
 }
 
 impl RdsDataStandIn {
@@ -237,23 +234,11 @@ impl RdsDataStandIn {
             .route("/RollbackTransaction", post(rollback_transaction))
             .fallback(unknown_operation)
             .with_state(Arc::clone(&shared));
-        let (shutdown, mut stop) = watch::channel(());
-        let server = tokio::spawn(async move {
-            let served = axum::serve(listener.tap_io(service_runtime::no_delay), app)
-                .with_graceful_shutdown(async move {
-                    // Resolves with an error when the sender is dropped.
-                    let _ = stop.changed().await;
-                });
-            if let Err(error) = served.await {
-                tracing::error!(%error, "rds data stand-in stopped with an error");
-            }
-        });
         Ok(Self {
             endpoint: format!("http://{address}"),
             address,
             shared,
-            shutdown,
-            server,
+            serving: Serving::start("RDS Data stand-in", listener, app),
         })
     }
 
@@ -283,11 +268,7 @@ impl RdsDataStandIn {
 
     /// Stops accepting, lets running calls finish (for at most `grace`), then returns.
     pub async fn shutdown(self, grace: Duration) {
-        let Self {
-            shutdown, server, ..
-        } = self;
-        drop(shutdown);
-        if tokio::time::timeout(grace, server).await.is_err() {
+        if !self.serving.stop(grace).await {
             tracing::warn!(
                 ?grace,
                 "calls still running after the shutdown grace period"
