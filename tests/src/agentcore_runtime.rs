@@ -61,7 +61,7 @@ use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, percent_decode_str, utf8_perc
 use serde_json::{Value, json};
 
 use crate::moto::REGION;
-use crate::serving::Serving;
+use crate::serving::{Serving, bind_loopback};
 
 /// The largest request body accepted: the platform's payload limit.
 pub(crate) const BODY_LIMIT: usize = 100 * 1024 * 1024;
@@ -617,13 +617,7 @@ impl AgentCoreRuntimeStandIn {
     /// Starts the stand-in on a free loopback port, forwarding to the MCP endpoint `mcp_url`
     /// (`http://127.0.0.1:<port>/mcp`).
     pub async fn start(mcp_url: impl Into<String>, options: RuntimeOptions) -> Self {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("binding a free loopback port");
-        let address = listener
-            .local_addr()
-            .expect("bound listener has an address");
-        let endpoint = format!("http://{address}");
+        let (listener, endpoint) = bind_loopback().await;
         let runtime_arn = format!(
             "arn:aws:bedrock-agentcore:{REGION}:{}:runtime/{}",
             options.account, options.runtime_id

@@ -50,7 +50,7 @@ use serde_json::{Value, json};
 
 use crate::moto::REGION;
 use crate::oauth::{self, OAuthStandIn};
-use crate::serving::Serving;
+use crate::serving::{Serving, bind_loopback};
 
 /// The access key id the stand-in accepts signatures from.
 pub const ACCESS_KEY_ID: &str = "testing";
@@ -103,15 +103,7 @@ impl IdentityStandIn {
     /// Starts the stand-in on a free loopback port, with no providers and no valid workload
     /// tokens.
     pub async fn start() -> Self {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("binding a free loopback port");
-        let base_url = format!(
-            "http://{}",
-            listener
-                .local_addr()
-                .expect("bound listener has an address")
-        );
+        let (listener, base_url) = bind_loopback().await;
         let shared = Arc::new(Shared {
             workload_tokens: Mutex::new(HashSet::new()),
             providers: Mutex::new(HashMap::new()),

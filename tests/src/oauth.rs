@@ -48,7 +48,7 @@ use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
-use crate::serving::Serving;
+use crate::serving::{Serving, bind_loopback};
 
 /// The claims of the stand-in's access tokens.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -200,15 +200,7 @@ pub struct OAuthStandIn {
 impl OAuthStandIn {
     /// Starts the stand-in on a free loopback port with a fresh signing key and no clients.
     pub async fn start() -> Self {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("binding a free loopback port");
-        let base_url = format!(
-            "http://{}",
-            listener
-                .local_addr()
-                .expect("bound listener has an address")
-        );
+        let (listener, base_url) = bind_loopback().await;
         let (key, jwk, kid) = signing_key();
         let decoding = DecodingKey::from_jwk(
             &serde_json::from_value::<Jwk>(jwk.clone()).expect("the JWK reads back"),

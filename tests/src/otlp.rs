@@ -56,7 +56,7 @@ use tokio::io::AsyncReadExt as _;
 use tokio::sync::watch;
 
 use crate::agentcore_runtime::{AuthGate, Authorizer, lock};
-use crate::serving::Serving;
+use crate::serving::{Serving, bind_loopback};
 
 /// Where OTLP/HTTP sends traces, relative to the endpoint.
 pub const TRACES_PATH: &str = "/v1/traces";
@@ -200,12 +200,7 @@ impl OtlpReceiver {
 
     /// Starts a receiver on a free loopback port.
     pub async fn start_with(options: OtlpOptions) -> Self {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("binding a free loopback port");
-        let address = listener
-            .local_addr()
-            .expect("bound listener has an address");
+        let (listener, endpoint) = bind_loopback().await;
         let shared = Arc::new(Shared {
             gate: options.authorizer.map(AuthGate::new),
             spans: Mutex::new(Vec::new()),
@@ -216,7 +211,7 @@ impl OtlpReceiver {
             .fallback(receive)
             .with_state(Arc::clone(&shared));
         Self {
-            endpoint: format!("http://{address}"),
+            endpoint,
             shared,
             _serving: Serving::start("OTLP receiver", listener, app),
         }
@@ -613,12 +608,7 @@ pub struct BlackHole {
 impl BlackHole {
     /// Starts listening on a free loopback port.
     pub async fn start() -> Self {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("binding a free loopback port");
-        let address = listener
-            .local_addr()
-            .expect("bound listener has an address");
+        let (listener, endpoint) = bind_loopback().await;
         let (shutdown, stop) = watch::channel(());
         let connections = Arc::new(AtomicUsize::new(0));
         let counter = Arc::clone(&connections);
@@ -643,7 +633,7 @@ impl BlackHole {
             }
         });
         Self {
-            endpoint: format!("http://{address}"),
+            endpoint,
             connections,
             _shutdown: shutdown,
         }

@@ -10,6 +10,18 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
+/// Binds a free loopback port for a stand-in; gives the listener and its base URL,
+/// `http://127.0.0.1:<port>`.
+pub async fn bind_loopback() -> (TcpListener, String) {
+    let listener = TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("binding a free loopback port");
+    let address = listener
+        .local_addr()
+        .expect("bound listener has an address");
+    (listener, format!("http://{address}"))
+}
+
 /// A stand-in's running server. Dropping it stops accepting and closes idle connections
 /// (axum's graceful shutdown); answers in flight may finish.
 pub struct Serving {
