@@ -109,14 +109,16 @@ impl Authenticator {
                 auth_mode = "verify",
                 issuer = %verifier.rules.issuer,
                 jwks_url = %verifier.keys.url(),
-                token_use = ?verifier.rules.token_use,
+                token_use = %verifier.rules.token_use,
+                max_token_lifetime_seconds = verifier.rules.max_lifetime.as_secs(),
                 allowed_clients = verifier.rules.allowed_client_ids.len(),
                 "inbound authentication: JWT signatures verified against the issuer's JWKS (fetched on first use)"
             ),
             Inner::AgentCore { rules } => tracing::info!(
                 auth_mode = "agentcore",
                 issuer = %rules.issuer,
-                token_use = ?rules.token_use,
+                token_use = %rules.token_use,
+                max_token_lifetime_seconds = rules.max_lifetime.as_secs(),
                 allowed_clients = rules.allowed_client_ids.len(),
                 "inbound authentication: signatures trusted to the AgentCore JWT authorizer; claims checked here"
             ),
@@ -196,12 +198,19 @@ pub(crate) fn bearer_token(headers: &HeaderMap) -> Result<&str, AuthError> {
     Ok(token)
 }
 
-/// The header of a token, which must name RS256.
+/// The header of a token, which must name RS256 and no critical extension. Both modes read
+/// it, so `agentcore` mode refuses what `verify` mode refuses before any key is looked up.
 fn rs256_header(token: &str) -> Result<jsonwebtoken::Header, Rejection> {
     // An unknown algorithm (`none`, ...) fails to parse: refused as malformed.
     let header = jsonwebtoken::decode_header(token).map_err(|_| Rejection::Malformed)?;
     if header.alg != Algorithm::RS256 {
         return Err(Rejection::UnsupportedAlgorithm);
+    }
+    // RFC 7515 §4.1.11: a recipient must reject a JWS whose `crit` lists an extension it does
+    // not understand. No extension is understood here, so any list is refused (a `crit` that
+    // is not a list of strings already failed to parse above).
+    if header.crit.is_some() {
+        return Err(Rejection::CriticalHeader);
     }
     Ok(header)
 }
@@ -321,6 +330,22 @@ mod tests {
         assert_eq!(
             read_claims(TOKEN).unwrap().get("sub"),
             Some(&Value::from("x"))
+        );
+    }
+
+    #[test]
+    fn a_header_with_critical_extensions_is_refused() {
+        // {"alg":"RS256","crit":["exp"],"exp":1} and {"alg":"RS256","crit":[]}
+        for token in [
+            "eyJhbGciOiJSUzI1NiIsImNyaXQiOlsiZXhwIl0sImV4cCI6MX0.eyJzdWIiOiJ4In0.c2ln",
+            "eyJhbGciOiJSUzI1NiIsImNyaXQiOltdfQ.eyJzdWIiOiJ4In0.c2ln",
+        ] {
+            assert_eq!(read_claims(token).unwrap_err(), Rejection::CriticalHeader);
+        }
+        // {"alg":"RS256","crit":"exp"}: not the list RFC 7515 requires.
+        assert_eq!(
+            read_claims("eyJhbGciOiJSUzI1NiIsImNyaXQiOiJleHAifQ.eyJzdWIiOiJ4In0.c2ln").unwrap_err(),
+            Rejection::Malformed
         );
     }
 

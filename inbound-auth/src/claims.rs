@@ -1,7 +1,14 @@
 //! The checks every accepted token's claims pass, in `verify` mode after the signature and in
 //! `agentcore` mode on their own: expiry (`exp`, and `nbf` when present) with a leeway, the
-//! issuer, the kind of token (`token_use`) and the app client. Pure functions of the claims
-//! and the time, so they are unit-tested here with a fixed clock.
+//! issue time (`iat`, when present, not in the future beyond the leeway), the lifetime (at
+//! most the configured maximum), the issuer, the kind of token (`token_use`) and the app
+//! client. Pure functions of the claims and the time, so they are unit-tested here with a
+//! fixed clock.
+//!
+//! The lifetime is `exp - iat`: what the issuer granted, whatever is left of it. A token
+//! without `iat` (Cognito always sets it; RFC 7519 makes it optional) is judged by what is
+//! left, `exp - now`, with the leeway for the clock skew between issuer and service: such a
+//! token is refused when it would stay valid for longer than the maximum from now on.
 
 use std::collections::BTreeSet;
 use std::time::Duration;
@@ -23,8 +30,10 @@ pub struct ClaimRules {
     pub allowed_client_ids: BTreeSet<String>,
     /// Which kinds of token are accepted.
     pub token_use: TokenUsePolicy,
-    /// Clock skew tolerated on `exp` and `nbf`.
+    /// Clock skew tolerated on `exp`, `nbf` and `iat`.
     pub leeway: Duration,
+    /// Longest lifetime accepted (see the module documentation). Must not be zero.
+    pub max_lifetime: Duration,
 }
 
 impl ClaimRules {
@@ -50,6 +59,23 @@ impl ClaimRules {
                 return Err(Rejection::NotYetValid);
             }
         }
+        let iat = match claims.get("iat") {
+            Some(iat) => Some(numeric_date(iat).ok_or(Rejection::InvalidIssuedAt)?),
+            None => None,
+        };
+        if iat.is_some_and(|iat| iat > now.saturating_add(leeway)) {
+            return Err(Rejection::IssuedInFuture);
+        }
+        let max_lifetime = self.max_lifetime.as_secs();
+        let too_long = match iat {
+            Some(iat) => exp.saturating_sub(iat) > max_lifetime,
+            None => exp.saturating_sub(now) > max_lifetime.saturating_add(leeway),
+        };
+        if too_long {
+            return Err(Rejection::LifetimeTooLong {
+                max_seconds: max_lifetime,
+            });
+        }
 
         if claims.get("iss").and_then(Value::as_str) != Some(self.issuer.as_str()) {
             return Err(Rejection::WrongIssuer);
@@ -61,7 +87,10 @@ impl ClaimRules {
             _ => return Err(Rejection::WrongTokenUse),
         };
         if !self.token_use.accepts(token_use) {
-            return Err(Rejection::WrongTokenUse);
+            return Err(Rejection::TokenUseNotAccepted {
+                presented: token_use,
+                accepted: self.token_use,
+            });
         }
 
         let client_id = match token_use {
@@ -152,6 +181,8 @@ mod tests {
 
     const ISSUER: &str = "https://cognito-idp.us-east-1.amazonaws.com/us-east-1_Test";
     const NOW: u64 = 1_800_000_000;
+    const DAY: u64 = 86_400;
+    const HOUR: u64 = 3_600;
 
     fn rules(token_use: TokenUsePolicy) -> ClaimRules {
         ClaimRules {
@@ -159,6 +190,7 @@ mod tests {
             allowed_client_ids: ["client-a".to_owned()].into_iter().collect(),
             token_use,
             leeway: Duration::from_secs(30),
+            max_lifetime: Duration::from_secs(DAY),
         }
     }
 
@@ -248,7 +280,11 @@ mod tests {
     fn zero_leeway_refuses_at_the_expiry_second() {
         let mut rules = rules(TokenUsePolicy::Access);
         rules.leeway = Duration::ZERO;
-        let claims = with(access_claims(), "exp", json!(NOW));
+        let claims = with(
+            with(access_claims(), "iat", json!(NOW - 60)),
+            "exp",
+            json!(NOW),
+        );
         assert!(rules.check(claims.clone(), NOW - 1).is_ok());
         assert_eq!(rules.check(claims, NOW), Err(Rejection::Expired));
     }
@@ -295,6 +331,98 @@ mod tests {
     }
 
     #[test]
+    fn issued_at_in_the_future_beyond_the_leeway_is_refused() {
+        let rules = rules(TokenUsePolicy::Access);
+        assert!(
+            rules
+                .check(with(access_claims(), "iat", json!(NOW + 30)), NOW)
+                .is_ok(),
+            "within the leeway"
+        );
+        assert_eq!(
+            rules.check(with(access_claims(), "iat", json!(NOW + 31)), NOW),
+            Err(Rejection::IssuedInFuture)
+        );
+        assert_eq!(
+            rules.check(with(access_claims(), "iat", json!(NOW + HOUR)), NOW),
+            Err(Rejection::IssuedInFuture)
+        );
+        for iat in [json!("now"), json!(-1), json!(null), json!([NOW])] {
+            assert_eq!(
+                rules.check(with(access_claims(), "iat", iat.clone()), NOW),
+                Err(Rejection::InvalidIssuedAt),
+                "iat {iat}"
+            );
+        }
+    }
+
+    #[test]
+    fn zero_leeway_refuses_an_iat_one_second_ahead() {
+        let mut rules = rules(TokenUsePolicy::Access);
+        rules.leeway = Duration::ZERO;
+        assert!(
+            rules
+                .check(with(access_claims(), "iat", json!(NOW)), NOW)
+                .is_ok()
+        );
+        assert_eq!(
+            rules.check(with(access_claims(), "iat", json!(NOW + 1)), NOW),
+            Err(Rejection::IssuedInFuture)
+        );
+    }
+
+    #[test]
+    fn lifetime_is_exp_minus_iat_and_at_most_the_maximum() {
+        let rules = rules(TokenUsePolicy::Access);
+        let lifetime =
+            |iat: u64, exp: u64| with(with(access_claims(), "iat", json!(iat)), "exp", json!(exp));
+        assert!(rules.check(lifetime(NOW, NOW + DAY), NOW).is_ok());
+        let too_long = Err(Rejection::LifetimeTooLong { max_seconds: DAY });
+        assert_eq!(rules.check(lifetime(NOW, NOW + DAY + 1), NOW), too_long);
+        // Ten years, as a forger might mint.
+        assert_eq!(
+            rules.check(lifetime(NOW, NOW + 10 * 365 * DAY), NOW),
+            too_long
+        );
+        // Issued 20 h ago for 25 h: only 5 h are left, but the issuer granted too much.
+        assert_eq!(
+            rules.check(lifetime(NOW - 20 * HOUR, NOW + 5 * HOUR), NOW),
+            too_long
+        );
+        assert_eq!(
+            Rejection::LifetimeTooLong { max_seconds: DAY }.to_string(),
+            "valid for longer than AUTH_MAX_TOKEN_LIFETIME_SECONDS=86400 (exp - iat, or exp - now without iat)"
+        );
+    }
+
+    #[test]
+    fn the_maximum_lifetime_is_configurable() {
+        let mut rules = rules(TokenUsePolicy::Access);
+        rules.max_lifetime = Duration::from_secs(HOUR);
+        let claims = with(access_claims(), "exp", json!(NOW + HOUR + 1));
+        assert_eq!(
+            rules.check(claims, NOW),
+            Err(Rejection::LifetimeTooLong { max_seconds: HOUR })
+        );
+        assert!(rules.check(access_claims(), NOW).is_ok(), "exactly an hour");
+    }
+
+    #[test]
+    fn without_iat_the_time_left_counts_with_the_leeway() {
+        let rules = rules(TokenUsePolicy::Id);
+        assert!(!id_claims().contains_key("iat"));
+        assert!(
+            rules
+                .check(with(id_claims(), "exp", json!(NOW + DAY + 30)), NOW)
+                .is_ok()
+        );
+        assert_eq!(
+            rules.check(with(id_claims(), "exp", json!(NOW + DAY + 31)), NOW),
+            Err(Rejection::LifetimeTooLong { max_seconds: DAY })
+        );
+    }
+
+    #[test]
     fn issuer_must_match_exactly() {
         let rules = rules(TokenUsePolicy::Access);
         for iss in [
@@ -325,12 +453,24 @@ mod tests {
         );
         assert_eq!(
             rules(TokenUsePolicy::Access).check(id.clone(), NOW),
-            Err(Rejection::WrongTokenUse)
+            Err(Rejection::TokenUseNotAccepted {
+                presented: TokenUse::Id,
+                accepted: TokenUsePolicy::Access
+            })
         );
         assert!(rules(TokenUsePolicy::Id).check(id.clone(), NOW).is_ok());
+        let refused = rules(TokenUsePolicy::Id).check(access.clone(), NOW);
         assert_eq!(
-            rules(TokenUsePolicy::Id).check(access.clone(), NOW),
-            Err(Rejection::WrongTokenUse)
+            refused,
+            Err(Rejection::TokenUseNotAccepted {
+                presented: TokenUse::Access,
+                accepted: TokenUsePolicy::Id
+            })
+        );
+        // The log line says which kind came and which is wanted.
+        assert_eq!(
+            refused.unwrap_err().to_string(),
+            "token_use not accepted: the token has token_use=access, but AUTH_TOKEN_USE=id accepts ID tokens only"
         );
         assert!(
             rules(TokenUsePolicy::Any)

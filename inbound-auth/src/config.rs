@@ -57,6 +57,24 @@ pub enum TokenUsePolicy {
 }
 
 impl TokenUsePolicy {
+    /// The value as written in `AUTH_TOKEN_USE`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TokenUsePolicy::Access => "access",
+            TokenUsePolicy::Id => "id",
+            TokenUsePolicy::Any => "any",
+        }
+    }
+
+    /// What it accepts, in words for log messages.
+    pub fn describe(self) -> &'static str {
+        match self {
+            TokenUsePolicy::Access => "access tokens only",
+            TokenUsePolicy::Id => "ID tokens only",
+            TokenUsePolicy::Any => "access and ID tokens",
+        }
+    }
+
     /// Whether a token of this kind is accepted.
     pub fn accepts(self, token_use: TokenUse) -> bool {
         match self {
@@ -64,6 +82,12 @@ impl TokenUsePolicy {
             TokenUsePolicy::Id => token_use == TokenUse::Id,
             TokenUsePolicy::Any => true,
         }
+    }
+}
+
+impl std::fmt::Display for TokenUsePolicy {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
     }
 }
 
@@ -108,7 +132,7 @@ pub struct AuthArgs {
         default_value = "access"
     )]
     pub auth_token_use: TokenUsePolicy,
-    /// Clock skew tolerated on `exp` and `nbf`, in seconds.
+    /// Clock skew tolerated on `exp`, `nbf` and `iat`, in seconds.
     #[arg(
         long,
         env = "AUTH_LEEWAY_SECONDS",
@@ -117,6 +141,19 @@ pub struct AuthArgs {
         value_parser = clap::value_parser!(u64).range(0..=300)
     )]
     pub auth_leeway_seconds: u64,
+    /// Longest validity a token may have, in seconds: its `exp - iat`, or `exp - now` plus
+    /// the leeway when it has no `iat`. A longer-lived token is refused: the issuer never
+    /// mints one, so it comes from a misconfigured issuer or a forger, and would stay usable
+    /// for as long as it claims. The default is a day, the longest access and ID token
+    /// validity Cognito allows.
+    #[arg(
+        long,
+        env = "AUTH_MAX_TOKEN_LIFETIME_SECONDS",
+        value_name = "AUTH_MAX_TOKEN_LIFETIME_SECONDS",
+        default_value_t = 86_400,
+        value_parser = clap::value_parser!(u64).range(60..=604_800)
+    )]
+    pub auth_max_token_lifetime_seconds: u64,
     /// Least time between two JWKS fetches, in seconds: a token naming an unknown key
     /// triggers a refresh only when the last fetch is at least this old.
     #[arg(
@@ -223,6 +260,11 @@ impl AuthConfig {
         if rules.allowed_client_ids.is_empty() {
             return Err(ConfigError::NoAllowedClients { mode });
         }
+        if rules.max_lifetime.is_zero() {
+            return Err(ConfigError::ZeroDuration {
+                variable: "AUTH_MAX_TOKEN_LIFETIME_SECONDS",
+            });
+        }
         if let AuthConfig::Verify { jwks, .. } = self {
             http_url("AUTH_JWKS_URL", &jwks.url)?;
             if jwks.refresh_interval.is_zero() {
@@ -268,6 +310,7 @@ impl AuthArgs {
             allowed_client_ids,
             token_use: self.auth_token_use,
             leeway: Duration::from_secs(self.auth_leeway_seconds),
+            max_lifetime: Duration::from_secs(self.auth_max_token_lifetime_seconds),
         };
         if mode == AuthMode::AgentCore {
             return Ok(AuthConfig::AgentCore { rules });
@@ -373,6 +416,7 @@ mod tests {
         );
         assert_eq!(rules.token_use, TokenUsePolicy::Access);
         assert_eq!(rules.leeway, Duration::from_secs(30));
+        assert_eq!(rules.max_lifetime, Duration::from_secs(86_400));
         assert_eq!(jwks.url, format!("{ISSUER}/.well-known/jwks.json"));
         assert_eq!(jwks.refresh_interval, Duration::from_secs(30));
         assert_eq!(jwks.timeout, Duration::from_secs(5));
@@ -387,6 +431,7 @@ mod tests {
             "--auth-allowed-client-ids=a",
             "--auth-token-use=id",
             "--auth-leeway-seconds=0",
+            "--auth-max-token-lifetime-seconds=3600",
             "--auth-jwks-refresh-seconds=600",
             "--auth-jwks-timeout-ms=250",
         ])
@@ -396,6 +441,7 @@ mod tests {
         };
         assert_eq!(rules.token_use, TokenUsePolicy::Id);
         assert_eq!(rules.leeway, Duration::ZERO);
+        assert_eq!(rules.max_lifetime, Duration::from_secs(3600));
         assert_eq!(
             jwks.url,
             "http://127.0.0.1:5000/us-east-1_Test/.well-known/jwks.json"
@@ -510,6 +556,8 @@ mod tests {
     fn out_of_range_numbers_are_refused_by_the_parser() {
         for flag in [
             "--auth-leeway-seconds=301",
+            "--auth-max-token-lifetime-seconds=59",
+            "--auth-max-token-lifetime-seconds=604801",
             "--auth-jwks-refresh-seconds=0",
             "--auth-jwks-timeout-ms=5",
         ] {

@@ -3,11 +3,15 @@
 //! The reason ([`AuthError`], [`Rejection`]) is for the service's own logs; the caller only
 //! ever sees a 401 with a `WWW-Authenticate: Bearer` challenge and `{"error":"unauthorized"}`,
 //! so that a refusal tells an attacker nothing about which check failed. No variant holds the
-//! token or any value taken from it.
+//! token or any value taken from it, beyond the kind of token (`token_use`) where that is the
+//! reason.
 
 use axum::http::header::{CACHE_CONTROL, WWW_AUTHENTICATE};
 use axum::http::{HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
+
+use crate::caller::TokenUse;
+use crate::config::TokenUsePolicy;
 
 /// A refused request.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -32,6 +36,12 @@ pub enum Rejection {
     /// The header names another algorithm than RS256 (`none`, HS256, ...).
     #[error("algorithm other than RS256")]
     UnsupportedAlgorithm,
+    /// The header has a `crit` parameter. RFC 7515 §4.1.11 makes a recipient reject a token
+    /// naming an extension it does not understand, and this library understands none.
+    #[error(
+        "the token header lists critical extensions (crit), which this service does not support"
+    )]
+    CriticalHeader,
     /// The header names no key (`kid`).
     #[error("no key id (kid) in the token header")]
     MissingKeyId,
@@ -54,12 +64,39 @@ pub enum Rejection {
     /// `nbf` (minus leeway) is still ahead, or not a number.
     #[error("not valid yet (nbf)")]
     NotYetValid,
+    /// `iat` is not a number.
+    #[error("iat claim is not a NumericDate")]
+    InvalidIssuedAt,
+    /// `iat` is later than now plus the leeway: the issuer's clock or the token is wrong.
+    #[error("issued in the future (iat is later than now plus AUTH_LEEWAY_SECONDS)")]
+    IssuedInFuture,
+    /// The token is valid for longer than `AUTH_MAX_TOKEN_LIFETIME_SECONDS` (`exp - iat`, or
+    /// `exp - now` without `iat`).
+    #[error(
+        "valid for longer than AUTH_MAX_TOKEN_LIFETIME_SECONDS={max_seconds} (exp - iat, or exp - now without iat)"
+    )]
+    LifetimeTooLong {
+        /// The configured maximum, in seconds.
+        max_seconds: u64,
+    },
     /// `iss` is missing or not the configured issuer.
     #[error("wrong issuer")]
     WrongIssuer,
-    /// `token_use` is missing, unknown, or a kind this service does not accept.
-    #[error("token_use not accepted")]
+    /// `token_use` is missing, or neither `access` nor `id`.
+    #[error("token_use not accepted: no token_use claim of access or id")]
     WrongTokenUse,
+    /// A kind of token this service does not accept (`AUTH_TOKEN_USE`), e.g. an access token
+    /// where only ID tokens carry the claims the service reads.
+    #[error(
+        "token_use not accepted: the token has token_use={presented}, but AUTH_TOKEN_USE={accepted} accepts {}",
+        accepted.describe()
+    )]
+    TokenUseNotAccepted {
+        /// The kind the token is.
+        presented: TokenUse,
+        /// What the service accepts.
+        accepted: TokenUsePolicy,
+    },
     /// The token names no client (`client_id` for access tokens, `aud` for ID tokens).
     #[error("no client id in the token")]
     MissingClient,

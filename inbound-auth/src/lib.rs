@@ -6,9 +6,16 @@
 //!
 //! | mode | what happens | where it is right |
 //! |---|---|---|
-//! | `verify` | the signature is checked against the issuer's JWKS (fetched lazily, cached, refreshed on an unknown `kid` at most once per `AUTH_JWKS_REFRESH_SECONDS`), then `iss`, `exp`/`nbf`, `token_use` and the client id | anywhere the service is reachable by callers that did not pass an authorizer: local runs against moto, a runtime without a JWT authorizer |
-//! | `agentcore` | the claims are read **without** checking the signature or fetching keys; `iss`, `exp`/`nbf`, `token_use` and the client id are still checked | **only** behind an AgentCore runtime whose custom JWT authorizer already verified the token (see below) |
+//! | `verify` | the signature is checked against the issuer's JWKS (fetched lazily, cached, refreshed on an unknown `kid` at most once per `AUTH_JWKS_REFRESH_SECONDS`), then the claims (below) | anywhere the service is reachable by callers that did not pass an authorizer: local runs against moto, a runtime without a JWT authorizer |
+//! | `agentcore` | the claims are read **without** checking the signature or fetching keys; the header and the claims are still checked as in `verify` | **only** behind an AgentCore runtime whose custom JWT authorizer already verified the token (see below) |
 //! | `none` | no token is needed; every caller is [`Caller::Anonymous`] | local development only; the service logs a loud warning at start ([`Authenticator::log_startup`]) |
+//!
+//! In both token modes the header must name RS256 and no critical extension (`crit`, which
+//! RFC 7515 §4.1.11 makes a recipient refuse when it does not understand it: none is
+//! understood here), and the claims must pass: `exp` (and `nbf`) with `AUTH_LEEWAY_SECONDS`,
+//! `iat` not in the future beyond that leeway, a lifetime (`exp - iat`) of at most
+//! `AUTH_MAX_TOKEN_LIFETIME_SECONDS`, the exact `iss`, a `token_use` that `AUTH_TOKEN_USE`
+//! accepts, an allowed client (`client_id` of access tokens, `aud` of ID tokens) and a `sub`.
 //!
 //! # When `agentcore` mode is safe
 //!

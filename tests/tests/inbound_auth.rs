@@ -26,7 +26,7 @@ use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use clap::Parser;
 use inbound_auth::{
     AuthArgs, AuthError, AuthLayer, AuthMode, Authenticator, Caller, NONE_MODE_WARNING, Principal,
-    Rejection, TokenUse,
+    Rejection, TokenUse, TokenUsePolicy,
 };
 use jsonwebtoken::jwk::Jwk;
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
@@ -196,8 +196,17 @@ impl SigningKey {
     }
 
     fn sign(&self, claims: &Value) -> String {
+        self.sign_with_header(self.header(), claims)
+    }
+
+    /// The RS256 header naming this key, for tests that add to it.
+    fn header(&self) -> Header {
         let mut header = Header::new(Algorithm::RS256);
         header.kid = Some(self.kid.clone());
+        header
+    }
+
+    fn sign_with_header(&self, header: Header, claims: &Value) -> String {
         jsonwebtoken::encode(&header, claims, &self.key).expect("token signs")
     }
 
@@ -573,7 +582,10 @@ async fn id_token_is_accepted_when_token_use_is_id_and_refused_when_access() {
     let access_only = from_settings(&pool_settings(&pool, "verify", &[]));
     assert_eq!(
         refusal(&access_only, &tokens.id_token).await,
-        Rejection::WrongTokenUse
+        Rejection::TokenUseNotAccepted {
+            presented: TokenUse::Id,
+            accepted: TokenUsePolicy::Access
+        }
     );
     serve(access_only)
         .await
@@ -602,7 +614,10 @@ async fn access_token_is_refused_when_only_id_tokens_are_accepted() {
     let id_only = from_settings(&pool_settings(&pool, "verify", &[("AUTH_TOKEN_USE", "id")]));
     assert_eq!(
         refusal(&id_only, &tokens.access_token).await,
-        Rejection::WrongTokenUse
+        Rejection::TokenUseNotAccepted {
+            presented: TokenUse::Access,
+            accepted: TokenUsePolicy::Id
+        }
     );
     serve(id_only)
         .await
@@ -1108,6 +1123,163 @@ async fn logs_name_the_reason_but_never_the_token() {
 }
 
 // ---------------------------------------------------------------------------------------------
+// The header and the token's times, with the test's own key in both token modes
+
+const HOUR: u64 = 3_600;
+const DAY: u64 = 24 * HOUR;
+const TEN_YEARS: u64 = 10 * 365 * DAY;
+
+/// Own-issuer access-token claims issued at `iat` (none when `None`), expiring at `exp`.
+fn own_claims_issued(iat: Option<u64>, exp: u64) -> Value {
+    let mut claims = own_access_claims(exp);
+    match iat {
+        Some(iat) => claims["iat"] = json!(iat),
+        None => {
+            claims.as_object_mut().expect("an object").remove("iat");
+        }
+    }
+    claims
+}
+
+#[tokio::test]
+async fn a_token_with_critical_header_extensions_is_refused_in_both_modes() {
+    let (logs, _guard) = capture_logs();
+    let key = SigningKey::generate("own-key");
+    let jwks = JwksEndpoint::start(vec![key.jwk.clone()], Duration::ZERO).await;
+    let claims = own_access_claims(now() + HOUR);
+    // An extension parameter the issuer marks as one the recipient must understand.
+    let mut header = key.header();
+    header.crit = Some(vec!["urn:example:binding".to_owned()]);
+    header.extras.insert("urn:example:binding", "channel-42");
+    let critical = key.sign_with_header(header, &claims);
+    let mut empty_list = key.header();
+    empty_list.crit = Some(Vec::new());
+    let empty_list = key.sign_with_header(empty_list, &claims);
+
+    // agentcore mode first: it never fetches keys, so the count stays 0 until verify mode
+    // accepts the plain token.
+    for mode in ["agentcore", "verify"] {
+        let authenticator = from_settings(&own_settings(mode, &jwks, 30));
+        let app = serve(authenticator.clone()).await;
+        for token in [&critical, &empty_list] {
+            assert_eq!(
+                refusal(&authenticator, token).await,
+                Rejection::CriticalHeader,
+                "{mode}"
+            );
+            app.assert_token_refused(token).await;
+        }
+        assert_eq!(jwks.fetches(), 0, "{mode}: refused before any key lookup");
+        // The same claims under a plain header pass: the refusal is about `crit`.
+        app.caller_seen(&key.sign(&claims)).await;
+    }
+    let logged = logs.text();
+    assert!(logged.contains("critical extensions (crit)"), "{logged}");
+    assert!(!logged.contains(&segments(&critical)[0]), "{logged}");
+}
+
+#[tokio::test]
+async fn a_token_issued_in_the_future_is_refused_in_both_modes() {
+    let key = SigningKey::generate("own-key");
+    let jwks = JwksEndpoint::start(vec![key.jwk.clone()], Duration::ZERO).await;
+    let now = now();
+    let an_hour_ahead = key.sign(&own_claims_issued(Some(now + HOUR), now + 2 * HOUR));
+    let ten_years_ahead = key.sign(&own_claims_issued(
+        Some(now + TEN_YEARS),
+        now + TEN_YEARS + HOUR,
+    ));
+    // Within the default 30 s leeway: a clock a little ahead of ours.
+    let slightly_ahead = key.sign(&own_claims_issued(Some(now + 10), now + HOUR));
+    for mode in ["verify", "agentcore"] {
+        let authenticator = from_settings(&own_settings(mode, &jwks, 30));
+        let app = serve(authenticator.clone()).await;
+        for token in [&an_hour_ahead, &ten_years_ahead] {
+            assert_eq!(
+                refusal(&authenticator, token).await,
+                Rejection::IssuedInFuture,
+                "{mode}"
+            );
+            app.assert_token_refused(token).await;
+        }
+        app.caller_seen(&slightly_ahead).await;
+    }
+    let mut strict = own_settings("verify", &jwks, 30);
+    strict.insert("AUTH_LEEWAY_SECONDS", "0".to_owned());
+    assert_eq!(
+        refusal(&from_settings(&strict), &slightly_ahead).await,
+        Rejection::IssuedInFuture,
+        "no leeway, no clock ahead"
+    );
+}
+
+#[tokio::test]
+async fn a_token_valid_for_longer_than_the_maximum_is_refused_in_both_modes() {
+    let key = SigningKey::generate("own-key");
+    let jwks = JwksEndpoint::start(vec![key.jwk.clone()], Duration::ZERO).await;
+    let now = now();
+    let issued = now - 60;
+    let a_day = key.sign(&own_claims_issued(Some(issued), issued + DAY));
+    let too_long = [
+        // 25 h from issue.
+        key.sign(&own_claims_issued(Some(issued), issued + 25 * HOUR)),
+        // Ten years, as a forger might mint.
+        key.sign(&own_claims_issued(Some(issued), issued + TEN_YEARS)),
+        // 25 h granted 20 h ago: only 5 h are left, but the lifetime counts.
+        key.sign(&own_claims_issued(Some(now - 20 * HOUR), now + 5 * HOUR)),
+        // No iat: 25 h left from now.
+        key.sign(&own_claims_issued(None, now + 25 * HOUR)),
+    ];
+    let too_long_for_a_day = Rejection::LifetimeTooLong { max_seconds: DAY };
+    for mode in ["verify", "agentcore"] {
+        let authenticator = from_settings(&own_settings(mode, &jwks, 30));
+        let app = serve(authenticator.clone()).await;
+        app.caller_seen(&a_day).await;
+        for token in &too_long {
+            assert_eq!(
+                refusal(&authenticator, token).await,
+                too_long_for_a_day,
+                "{mode}: {:?}",
+                claims_of(token)
+            );
+            app.assert_token_refused(token).await;
+        }
+
+        // A stricter maximum refuses the day-long token too.
+        let mut hour = own_settings(mode, &jwks, 30);
+        hour.insert("AUTH_MAX_TOKEN_LIFETIME_SECONDS", HOUR.to_string());
+        let hour = from_settings(&hour);
+        assert_eq!(
+            refusal(&hour, &a_day).await,
+            Rejection::LifetimeTooLong { max_seconds: HOUR },
+            "{mode}"
+        );
+        accepted(
+            &hour,
+            &key.sign(&own_claims_issued(Some(issued), issued + HOUR)),
+        )
+        .await;
+    }
+}
+
+#[tokio::test]
+async fn cognito_tokens_pass_the_header_and_lifetime_checks() {
+    let (_moto, pool) = moto_pool().await;
+    let tokens = pool.customer_tokens().await.unwrap();
+    for token in [&tokens.access_token, &tokens.id_token] {
+        let claims = claims_of(token);
+        let lifetime = claims["exp"].as_u64().unwrap() - claims["iat"].as_u64().unwrap();
+        assert!(lifetime <= DAY, "{claims:?}");
+        assert!(decode_segment(&segments(token)[0]).get("crit").is_none());
+    }
+    let any = [("AUTH_TOKEN_USE", "any")];
+    for mode in ["verify", "agentcore"] {
+        let authenticator = from_settings(&pool_settings(&pool, mode, &any));
+        accepted(&authenticator, &tokens.access_token).await;
+        accepted(&authenticator, &tokens.id_token).await;
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
 // agentcore mode
 
 #[tokio::test]
@@ -1182,7 +1354,10 @@ async fn agentcore_mode_still_checks_issuer_client_token_use_and_algorithm() {
     );
     assert_eq!(
         refusal(&authenticator, &tokens.id_token).await,
-        Rejection::WrongTokenUse
+        Rejection::TokenUseNotAccepted {
+            presented: TokenUse::Id,
+            accepted: TokenUsePolicy::Access
+        }
     );
     let [_, payload, _] = segments(&tokens.access_token);
     let none = format!(
