@@ -24,6 +24,7 @@ use std::sync::Arc;
 use anyhow::Context;
 use axum::serve::ListenerExt;
 use clap::Parser;
+use service_runtime::signed_cursor::CursorSigner;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
@@ -35,6 +36,7 @@ use crate::model::bedrock::Model;
 use crate::session::Sessions;
 use crate::tools::access::AccessPolicy;
 use crate::tools::aurora::AuroraTools;
+use crate::tools::caller_cursors::CallerCursors;
 use crate::tools::mcp::McpSource;
 use crate::tools::{Source, Toolbox};
 use crate::turn::{Agent, LoopSettings};
@@ -147,9 +149,10 @@ async fn run(config: Config) -> anyhow::Result<()> {
     };
     let tool_timeout = std::time::Duration::from_millis(config.tools.timeout_ms);
     let sdk = sdk_config(&config.region).await;
+    let cursor_signer = CursorSigner::new().context("pagination cursors")?;
     let mut sources = Vec::new();
     if let Some(db) = data_api(&config, &sdk)? {
-        sources.push(Source::Aurora(AuroraTools::new(db)));
+        sources.push(Source::Aurora(AuroraTools::new(db, cursor_signer.clone())));
     }
     let agentcore_base = config.agentcore_base();
     for source in &config.tools.sources.0 {
@@ -162,7 +165,7 @@ async fn run(config: Config) -> anyhow::Result<()> {
         ));
     }
     let stopping = CancellationToken::new();
-    let toolbox = Toolbox::new(sources);
+    let toolbox = Toolbox::new(sources, CallerCursors::new(cursor_signer.clone()));
     toolbox.start_listing(stopping.clone());
     let sessions = Arc::new(Sessions::new(&config.sessions));
     sessions.start_expiry(stopping.clone());

@@ -1,6 +1,14 @@
 //! Conversation memory per AgentCore session: each session's history, bounded in bytes, with
 //! idle expiry and a global cap on sessions.
 //!
+//! A session belongs to the caller who started it. AgentCore lets clients choose session ids,
+//! so an id alone proves nothing: every checkout names the verified caller as a
+//! [`SessionOwner`], and a caller other than the session's owner gets
+//! [`SessionError::OwnedByAnother`] (HTTP 403) and never a byte of its history. A refusal,
+//! rather than a fresh conversation under the same id, because in AgentCore one session id is
+//! one microVM: the owner's conversation stays whole, and the intruder learns nothing but that
+//! the id is taken.
+//!
 //! A session's history is behind an async mutex taken with `try_lock`: a second request on a
 //! session that is already answering gets [`SessionError::Busy`] (HTTP 409) instead of
 //! interleaving with the first. A turn works on its own new messages and commits them only
@@ -14,18 +22,61 @@ use std::time::{Duration, Instant};
 use aws_sdk_bedrockruntime::types::{
     ContentBlock, ConversationRole, Message, ToolResultContentBlock,
 };
+use inbound_auth::Caller;
+use sha2::{Digest, Sha256};
 use tokio::sync::{Mutex, OwnedMutexGuard};
 
 use crate::config::SessionConfig;
 use crate::model::document;
 
 /// Why a session cannot take a request now.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum SessionError {
     #[error("this session is already answering a request; wait for it to finish")]
     Busy,
     #[error("the agent holds the most sessions it may and all of them are busy")]
     Full,
+    #[error(
+        "this session id belongs to a conversation started by another caller; start a new session with a new session id"
+    )]
+    OwnedByAnother { owner: SessionOwner },
+}
+
+/// Who a session belongs to: a SHA-256 digest of the verified caller's identity, so neither
+/// the session table nor a log line ever holds the identity itself.
+///
+/// - a verified token: its issuer and subject (`iss`, `sub`), which Cognito never reassigns;
+/// - no authentication (`AUTH_MODE=none`): the runtime's user id header when the request has
+///   one (AgentCore sets `X-Amzn-Bedrock-AgentCore-Runtime-User-Id` for SigV4 callers that
+///   act for a user), else one shared anonymous owner.
+#[derive(Clone, PartialEq, Eq)]
+pub struct SessionOwner([u8; 32]);
+
+impl SessionOwner {
+    pub fn of(caller: &Caller, runtime_user_id: Option<&str>) -> Self {
+        let identity = match caller.principal() {
+            Some(principal) => {
+                let issuer = principal.claim_str("iss").unwrap_or_default();
+                format!("token\0{issuer}\0{}", principal.subject)
+            }
+            None => match runtime_user_id {
+                Some(user) => format!("runtime-user\0{user}"),
+                None => "anonymous".to_owned(),
+            },
+        };
+        Self(Sha256::digest(identity.as_bytes()).into())
+    }
+
+    /// The first 8 bytes of the digest in hex: enough to tell two owners apart in a log.
+    pub fn short_hash(&self) -> String {
+        self.0[..8].iter().map(|b| format!("{b:02x}")).collect()
+    }
+}
+
+impl std::fmt::Debug for SessionOwner {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "SessionOwner({})", self.short_hash())
+    }
 }
 
 /// One session's conversation.
@@ -103,6 +154,7 @@ pub fn message_size(message: &Message) -> usize {
 
 #[derive(Debug)]
 struct Session {
+    owner: SessionOwner,
     history: Arc<Mutex<History>>,
     /// Milliseconds since the store's epoch at the last checkout.
     last_used_ms: AtomicU64,
@@ -133,13 +185,25 @@ impl Sessions {
         u64::try_from(self.epoch.elapsed().as_millis()).unwrap_or(u64::MAX)
     }
 
-    /// The session's history, held exclusively until the guard is dropped.
-    pub fn checkout(&self, session_id: &str) -> Result<OwnedMutexGuard<History>, SessionError> {
+    /// The session's history, held exclusively until the guard is dropped. A new session
+    /// belongs to `owner`; an existing one is handed only to its owner.
+    pub fn checkout(
+        &self,
+        session_id: &str,
+        owner: &SessionOwner,
+    ) -> Result<OwnedMutexGuard<History>, SessionError> {
         let now = self.now_ms();
         let mut sessions = self
             .sessions
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some(existing) = sessions.get(session_id)
+            && existing.owner != *owner
+        {
+            return Err(SessionError::OwnedByAnother {
+                owner: existing.owner.clone(),
+            });
+        }
         if !sessions.contains_key(session_id) && sessions.len() >= self.max_sessions {
             let idle_victim = sessions
                 .iter()
@@ -157,6 +221,7 @@ impl Sessions {
             .entry(session_id.to_owned())
             .or_insert_with(|| {
                 Arc::new(Session {
+                    owner: owner.clone(),
                     history: Arc::new(Mutex::new(History::default())),
                     last_used_ms: AtomicU64::new(now),
                 })
@@ -290,31 +355,102 @@ mod tests {
         }
     }
 
+    fn anonymous() -> SessionOwner {
+        SessionOwner::of(&Caller::Anonymous, None)
+    }
+
+    fn signed_in(issuer: &str, subject: &str) -> SessionOwner {
+        let mut claims = serde_json::Map::new();
+        claims.insert("iss".to_owned(), serde_json::json!(issuer));
+        SessionOwner::of(
+            &Caller::Authenticated(inbound_auth::Principal {
+                subject: subject.to_owned(),
+                username: None,
+                groups: Vec::new(),
+                client_id: "client".to_owned(),
+                scopes: Vec::new(),
+                token_use: inbound_auth::TokenUse::Id,
+                claims,
+            }),
+            Some("ignored when a token was verified"),
+        )
+    }
+
     #[test]
     fn a_busy_session_refuses_a_second_request() {
         let sessions = Sessions::new(&config(10, 900));
-        let first = sessions.checkout("s").expect("free");
-        assert_eq!(sessions.checkout("s").err(), Some(SessionError::Busy));
+        let first = sessions.checkout("s", &anonymous()).expect("free");
+        assert_eq!(
+            sessions.checkout("s", &anonymous()).err(),
+            Some(SessionError::Busy)
+        );
         drop(first);
-        assert!(sessions.checkout("s").is_ok());
+        assert!(sessions.checkout("s", &anonymous()).is_ok());
+    }
+
+    #[test]
+    fn a_session_is_handed_only_to_the_caller_who_started_it() {
+        let sessions = Sessions::new(&config(10, 900));
+        let alice = signed_in("https://issuer-a", "alice");
+        let mut history = sessions.checkout("s", &alice).expect("new session");
+        history.commit(exchange_with_tool("alice's question"), 10_000);
+        drop(history);
+        for intruder in [
+            signed_in("https://issuer-a", "bob"),
+            signed_in("https://issuer-b", "alice"),
+            anonymous(),
+            SessionOwner::of(&Caller::Anonymous, Some("alice")),
+        ] {
+            assert_eq!(
+                sessions.checkout("s", &intruder).err(),
+                Some(SessionError::OwnedByAnother {
+                    owner: alice.clone()
+                }),
+                "{intruder:?}"
+            );
+        }
+        let again = sessions.checkout("s", &alice).expect("the owner continues");
+        assert_eq!(again.messages().len(), 4, "the history is intact");
+    }
+
+    #[test]
+    fn without_authentication_the_runtime_user_id_separates_owners() {
+        let sessions = Sessions::new(&config(10, 900));
+        let user_a = SessionOwner::of(&Caller::Anonymous, Some("user-a"));
+        let user_b = SessionOwner::of(&Caller::Anonymous, Some("user-b"));
+        drop(sessions.checkout("s", &user_a).expect("new"));
+        assert!(matches!(
+            sessions.checkout("s", &user_b),
+            Err(SessionError::OwnedByAnother { .. })
+        ));
+        assert!(
+            !format!("{user_a:?}").contains("user-a"),
+            "only a digest prints"
+        );
     }
 
     #[test]
     fn the_cap_evicts_an_idle_session_and_refuses_when_all_are_busy() {
         let sessions = Sessions::new(&config(2, 900));
-        let a = sessions.checkout("a").expect("free");
-        drop(sessions.checkout("b").expect("free"));
-        let c = sessions.checkout("c").expect("b was idle and is evicted");
+        let owner = anonymous();
+        let a = sessions.checkout("a", &owner).expect("free");
+        drop(sessions.checkout("b", &owner).expect("free"));
+        let c = sessions
+            .checkout("c", &owner)
+            .expect("b was idle and is evicted");
         assert_eq!(sessions.len(), 2);
-        assert_eq!(sessions.checkout("d").err(), Some(SessionError::Full));
+        assert_eq!(
+            sessions.checkout("d", &owner).err(),
+            Some(SessionError::Full)
+        );
         drop((a, c));
     }
 
     #[test]
     fn idle_sessions_expire_but_busy_ones_stay() {
         let sessions = Sessions::new(&config(10, 0));
-        let busy = sessions.checkout("busy").expect("free");
-        drop(sessions.checkout("idle").expect("free"));
+        let busy = sessions.checkout("busy", &anonymous()).expect("free");
+        drop(sessions.checkout("idle", &anonymous()).expect("free"));
         assert_eq!(sessions.expire_idle(), 1);
         assert_eq!(sessions.len(), 1);
         drop(busy);

@@ -10,6 +10,10 @@
 //!   `model_retry` event.
 //! - The turn's messages are returned, not written: the caller commits them to the session
 //!   only when the turn completes.
+//! - Tools of a source the request cannot use are left out of the turn's catalogue; the model
+//!   is told why in the system prompt, and a call it makes to one anyway gets the same words.
+//! - What reaches the caller when a turn fails is [`TurnError::public_message`], a short stable
+//!   sentence; the `Display` of the error, with its cause, is for the logs.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -32,7 +36,7 @@ use crate::tools::{CallContext, Catalog, CatalogEntry, ToolOutcome, Toolbox};
 /// Stop reason reported when a turn reaches the model-call limit.
 pub const MAX_MODEL_CALLS_REASON: &str = "max_model_calls";
 
-/// Why a turn ended without an answer.
+/// Why a turn ended without an answer. The `Display` names the cause, for the logs.
 #[derive(Debug, thiserror::Error)]
 pub enum TurnError {
     #[error("the model call failed: {0}")]
@@ -47,6 +51,17 @@ pub enum TurnError {
 
 impl TurnError {
     pub const SHUTTING_DOWN: &str = "ShuttingDown";
+
+    /// What the caller is told: one stable sentence per failure class, without causes, URLs,
+    /// ARNs or type names.
+    pub fn public_message(&self) -> &'static str {
+        match self {
+            Self::Model(error) => error.public_message(),
+            Self::ClientGone => "the client went away",
+            Self::ShuttingDown => "the agent is shutting down; try again in a moment",
+            Self::Internal(_) => "the agent could not finish this answer; try again",
+        }
+    }
 
     /// The `error_type` reported to the client.
     pub fn error_type(&self) -> String {
@@ -138,10 +153,9 @@ impl Agent {
     ) -> Result<TurnOutcome, TurnError> {
         let (catalog, unavailable) = self.toolbox.catalog_for_turn(prompt, context).await;
         let mut system_suffix = context.access.describe();
-        for reason in unavailable {
-            system_suffix.push_str(&format!(
-                "\nSome tools are unavailable for this request ({reason}); if the caller needs them, say so."
-            ));
+        for note in unavailable {
+            system_suffix.push('\n');
+            system_suffix.push_str(&note);
         }
         let system_suffix = Some(system_suffix);
         let tools = tool_configuration(&catalog)?;
@@ -407,6 +421,10 @@ impl Agent {
             return ToolOutcome::error(error.clone());
         }
         let Some(entry) = catalog.get(&request.name) else {
+            if let Some(note) = catalog.withheld(&request.name) {
+                tracing::warn!(request_id = %context.request_id, tool = %request.name, "refused a call to a tool withheld from this turn");
+                return ToolOutcome::error(note);
+            }
             return unknown_tool(catalog, &request.name);
         };
         self.call_entry(entry, &request.input, context).await

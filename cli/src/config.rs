@@ -14,6 +14,7 @@ use clap::{Args, Parser, Subcommand};
 use serde::Deserialize;
 
 use crate::error::Failure;
+use crate::tokens::TokenKind;
 
 /// Shown at the end of every command's `--help`.
 const EXIT_CODES_AND_FILES: &str = "\
@@ -26,7 +27,8 @@ Exit codes:
 
 Files (in $XDG_CONFIG_HOME/agent-cli, else ~/.config/agent-cli, or the platform's equivalent):
   config.json  optional defaults: {\"client_id\", \"region\", \"username\", \"url\",
-               \"runtime_arn\", \"qualifier\"} (flags and environment variables win)
+               \"runtime_arn\", \"qualifier\", \"token_use\"} (flags and environment
+               variables win)
   tokens.json  the stored sign-in (mode 0600, directory 0700); `logout` deletes it";
 
 /// Command-line client for the customer-support agent on Amazon Bedrock AgentCore.
@@ -108,17 +110,17 @@ pub struct ConversationArgs {
     /// started when omitted.
     #[arg(long, value_name = "ID")]
     pub session: Option<String>,
-    /// Send the Cognito ID token instead of the access token.
+    /// Which Cognito token to send: `id` (the default) or `access` (config file:
+    /// "token_use").
     ///
-    /// The access token is the default: it is the token Cognito issues for calling APIs, the
-    /// agent accepts it by default (AUTH_TOKEN_USE=access), an AgentCore JWT authorizer checks
-    /// its client_id against allowedClients, and it carries no personal attributes (an ID
-    /// token carries the user's e-mail and custom attributes to every hop). Use --id-token
-    /// for a deployment set up for ID tokens (AUTH_TOKEN_USE=id, or an authorizer with
-    /// allowedAudience), e.g. one that reads the customer from custom:customer_id, which
-    /// Cognito puts only in ID tokens.
-    #[arg(long, conflicts_with = "no_auth")]
-    pub id_token: bool,
+    /// The ID token is the default: it carries the user's custom:customer_id, from which the
+    /// agent knows which customer is asking (Cognito puts custom attributes in ID tokens
+    /// only), and it is what the deployment in deploy/ takes (an AgentCore JWT authorizer
+    /// matching its aud against allowedAudience, and AUTH_TOKEN_USE=id). Use `access` for an
+    /// agent set up for access tokens (AUTH_TOKEN_USE=access, an authorizer with
+    /// allowedClients), e.g. one whose issuer adds the customer id to access tokens.
+    #[arg(long, value_name = "KIND", value_enum, conflicts_with = "no_auth")]
+    pub token_use: Option<TokenKind>,
     /// Send no token: for a local agent started with AUTH_MODE=none.
     #[arg(long)]
     pub no_auth: bool,
@@ -176,6 +178,8 @@ pub struct FileConfig {
     pub url: Option<String>,
     pub runtime_arn: Option<String>,
     pub qualifier: Option<String>,
+    /// `id` or `access`, as `--token-use`.
+    pub token_use: Option<TokenKind>,
 }
 
 /// The configuration directory, `<config dir>/agent-cli`.

@@ -99,11 +99,8 @@ impl<'a> Conversation<'a> {
             Some(id) => SessionId::parse(id)?,
             None => SessionId::generate(),
         };
-        let token_kind = match (args.no_auth, args.id_token) {
-            (true, _) => None,
-            (false, true) => Some(TokenKind::Id),
-            (false, false) => Some(TokenKind::Access),
-        };
+        let token_kind =
+            (!args.no_auth).then(|| args.token_use.or(file.token_use).unwrap_or(TokenKind::Id));
         Ok(Self {
             invoker: Invoker::new(
                 Duration::from_secs(args.connect_timeout),

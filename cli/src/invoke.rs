@@ -273,6 +273,10 @@ async fn read_bounded(mut response: reqwest::Response, idle_timeout: Duration) -
     body
 }
 
+/// The agent's error when a session id belongs to another caller's conversation (403, or 424
+/// through AgentCore, which passes the container's body on).
+const SESSION_OF_ANOTHER_CALLER: &str = "Session belongs to another caller";
+
 /// An answer that is not an event stream, explained with what to do next.
 fn explain_status(
     status: StatusCode,
@@ -295,6 +299,11 @@ fn explain_status(
         .unwrap_or_default();
     let not_retried =
         "It was not retried, since the agent may already have acted; ask again if needed.";
+    if String::from_utf8_lossy(body).contains(SESSION_OF_ANOTHER_CALLER) {
+        return Failure::Failed(format!(
+            "session {session} was started by another signed-in user ({said}); a conversation can only be continued by the user who started it. Start a new conversation without --session."
+        ));
+    }
     match status.as_u16() {
         200..=299 => Failure::Failed(format!(
             "{target} answered {status} with {} rather than an event stream: {}",
@@ -316,22 +325,28 @@ fn explain_status(
                     .map(|_| " (invalid_token)")
                     .unwrap_or_default();
                 let other_kind = match kind {
-                    TokenKind::Access => " If it accepts ID tokens only, add --id-token.",
-                    TokenKind::Id => " If it accepts access tokens only, leave out --id-token.",
+                    TokenKind::Id => {
+                        " If the agent takes access tokens only (AUTH_TOKEN_USE=access, or a JWT authorizer with allowedClients), send the access token with --token-use access."
+                    }
+                    TokenKind::Access => {
+                        " An agent that reads the customer from the token (AUTH_TOKEN_USE=id, or a JWT authorizer with allowedAudience, as deploy/ sets it up) takes ID tokens only: leave out --token-use access (and \"token_use\" in config.json)."
+                    }
                 };
                 Failure::Auth(format!(
-                    "{target} refused your {} token{refused} ({said}): it has expired or been revoked, or it comes from a user pool or app client the agent does not accept. Sign in again with `agent-cli login`.{other_kind}",
+                    "{target} refused your {} token{refused} ({said}): it has expired or been revoked, it is not the kind of token the agent takes, or it comes from a user pool or app client the agent does not accept. Sign in again with `agent-cli login`.{other_kind}",
                     kind.name()
                 ))
             }
         },
         403 => {
             let client = match &request.credential {
-                Credential::Bearer { client_id, .. } => format!("app client {client_id}"),
+                Credential::Bearer {
+                    client_id, kind, ..
+                } => format!("the {} token of app client {client_id}", kind.name()),
                 Credential::None => "this caller".to_owned(),
             };
             Failure::Auth(format!(
-                "{target} denied access ({said}). Its JWT authorizer must allow {client} (allowedClients for access tokens, allowedAudience for ID tokens, --id-token), and the token must come from the user pool it trusts."
+                "{target} denied access ({said}). Its JWT authorizer must allow {client} (allowedAudience for ID tokens, the default; allowedClients for access tokens, --token-use access), and the token must come from the user pool it trusts."
             ))
         }
         404 => Failure::Failed(format!(

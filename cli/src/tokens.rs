@@ -82,11 +82,15 @@ impl SignIn {
     }
 }
 
-/// Which token a request carries (access by default; `--id-token`, see its help for why).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// Which token a request carries: `--token-use` (or `"token_use"` in config.json), the ID
+/// token unless told otherwise (see the flag's help for why).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum TokenKind {
-    Access,
+    /// The ID token (`token_use: id`), which carries the user's attributes.
     Id,
+    /// The access token (`token_use: access`).
+    Access,
 }
 
 impl TokenKind {
@@ -109,7 +113,7 @@ pub fn now() -> u64 {
 
 /// When tokens issued at `now` with Cognito's `ExpiresIn` stop working: the earliest of that
 /// and the `exp` of each token. Cognito's `ExpiresIn` describes the access token only, and an
-/// app client may give ID tokens a shorter life; `--id-token` must not send an expired one.
+/// app client may give ID tokens a shorter life, and the ID token is the one sent by default.
 pub fn expiry(now: u64, expires_in: u64, tokens: &[&Secret]) -> u64 {
     tokens
         .iter()

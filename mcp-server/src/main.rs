@@ -5,9 +5,11 @@
 //! (see `--help`), read once here.
 //!
 //! Layout: [`config`] parses settings; [`serve`] and [`seed`] are the two commands; [`tools`]
-//! is the MCP surface, behind [`request_guard`]; [`store`] talks to DynamoDB using the table layout in [`tables`];
-//! [`model`] holds the records; [`fixture`] the demo data set.
+//! is the MCP surface, behind [`request_guard`], and [`caller`] names who calls it; [`store`]
+//! talks to DynamoDB using the table layout in [`tables`]; [`model`] holds the records;
+//! [`fixture`] the demo data set.
 
+mod caller;
 mod config;
 mod fixture;
 mod model;

@@ -25,6 +25,50 @@ pub struct Review {
     pub verified_purchase: bool,
 }
 
+/// A review as anyone may read it: what was said about the product, not who said it.
+// Reviews are public but their authorship is not: the author's customer id and the order of
+// their purchase would tell any reader who bought what, so this form has neither.
+#[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
+pub struct PublicReview {
+    pub review_id: String,
+    pub product_id: String,
+    /// Stars, 1 to 5.
+    #[schemars(range(min = 1, max = 5))]
+    pub rating: u8,
+    pub title: String,
+    pub body: String,
+    pub created_at: DateTime<Utc>,
+    /// Whether the reviewer bought the product from us.
+    pub verified_purchase: bool,
+}
+
+impl From<Review> for PublicReview {
+    fn from(review: Review) -> Self {
+        Self {
+            review_id: review.review_id,
+            product_id: review.product_id,
+            rating: review.rating,
+            title: review.title,
+            body: review.body,
+            created_at: review.created_at,
+            verified_purchase: review.verified_purchase,
+        }
+    }
+}
+
+/// A record that belongs to one customer.
+pub trait Owned {
+    /// The owner's `customer_id`.
+    fn owner(&self) -> &str;
+
+    /// Whether a call naming `customer` may see this record. Staff name no customer and see
+    /// every record; otherwise only an exact match of the id counts, so that no spelling of an
+    /// id reaches another customer's record.
+    fn visible_to(&self, customer: Option<&str>) -> bool {
+        customer.is_none_or(|customer| customer == self.owner())
+    }
+}
+
 /// A product unit's warranty, as stored.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct Warranty {
@@ -66,6 +110,12 @@ pub struct WarrantyReport {
     pub days_remaining: i64,
     /// The day the status was computed for (UTC).
     pub as_of: NaiveDate,
+}
+
+impl Owned for Warranty {
+    fn owner(&self) -> &str {
+        &self.customer_id
+    }
 }
 
 impl WarrantyReport {
@@ -181,6 +231,12 @@ pub struct Ticket {
     pub notes: Vec<TicketNote>,
 }
 
+impl Owned for Ticket {
+    fn owner(&self) -> &str {
+        &self.customer_id
+    }
+}
+
 /// A ticket as it appears in lists: everything but the description and notes.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct TicketSummary {
@@ -214,5 +270,59 @@ impl From<Ticket> for TicketSummary {
             created_at: ticket.created_at,
             updated_at: ticket.updated_at,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn warranty(owner: &str) -> Warranty {
+        Warranty {
+            serial_number: "SN-1".into(),
+            customer_id: owner.into(),
+            product_id: "PROD-001".into(),
+            order_id: "ORD-00001".into(),
+            coverage_type: "standard".into(),
+            coverage: "parts".into(),
+            start_date: NaiveDate::MIN,
+            end_date: NaiveDate::MAX,
+        }
+    }
+
+    #[test]
+    fn only_the_exact_owner_or_a_call_naming_nobody_sees_a_record() {
+        let record = warranty("CUST-001");
+        assert!(record.visible_to(None));
+        assert!(record.visible_to(Some("CUST-001")));
+        for other in ["CUST-002", "cust-001", "CUST-001 ", "CUST-0010", ""] {
+            assert!(!record.visible_to(Some(other)), "{other:?}");
+        }
+    }
+
+    #[test]
+    fn the_public_form_of_a_review_names_neither_author_nor_order() {
+        let review = Review {
+            review_id: "REV-0001".into(),
+            product_id: "PROD-001".into(),
+            customer_id: "CUST-001".into(),
+            order_id: "ORD-00001".into(),
+            rating: 4,
+            title: "Good".into(),
+            body: "Works.".into(),
+            created_at: DateTime::UNIX_EPOCH,
+            verified_purchase: true,
+        };
+        let public = serde_json::to_value(PublicReview::from(review)).unwrap_or_default();
+        let text = public.to_string();
+        assert!(
+            !text.contains("customer_id") && !text.contains("CUST-001"),
+            "{text}"
+        );
+        assert!(
+            !text.contains("order_id") && !text.contains("ORD-00001"),
+            "{text}"
+        );
+        assert_eq!(public["verified_purchase"], serde_json::json!(true));
     }
 }

@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use chrono::Utc;
+use service_runtime::signed_cursor::CursorSigner;
 
 use crate::config::{SeedConfig, StoreConfig};
 use crate::fixture::Dataset;
@@ -13,7 +14,7 @@ use crate::store::Store;
 
 pub async fn run(store_config: &StoreConfig, seed_config: &SeedConfig) -> anyhow::Result<()> {
     let dataset = Dataset::dated(Utc::now().date_naive())?;
-    let store = Store::connect(store_config).await;
+    let store = Store::connect(store_config, CursorSigner::new()?).await;
     let created = store
         .create_missing_tables(Duration::from_secs(seed_config.table_wait_seconds))
         .await

@@ -12,6 +12,7 @@ use axum::serve::ListenerExt;
 use axum::{Router, middleware};
 use rmcp::transport::streamable_http_server::session::local::LocalSessionManager;
 use rmcp::transport::streamable_http_server::{StreamableHttpServerConfig, StreamableHttpService};
+use service_runtime::signed_cursor::CursorSigner;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
@@ -36,7 +37,9 @@ pub async fn run(config: ServeConfig) -> anyhow::Result<()> {
             "AUTH_MODE unset: no caller token is checked (rely on the runtime's JWT authorizer)"
         ),
     }
-    let store = Store::connect(&config.store).await;
+    // One key for the life of the process: every call's cursors are sealed and opened with it.
+    let cursors = CursorSigner::new()?;
+    let store = Store::connect(&config.store, cursors).await;
     let tools = SupportTools::new(store.clone())?;
     let app = Router::new().nest_service(
         "/mcp",

@@ -6,6 +6,12 @@
 //! stale cursor) comes back as an `isError` result whose text says what to change; a store
 //! failure is logged with its cause and reported as retryable. Unknown tools and malformed
 //! requests stay JSON-RPC errors, which rmcp produces.
+//!
+//! Reviews are public and anonymous to everyone (only a customer's own list names them); every
+//! other record belongs to a customer. A call that names a `customer_id` (the agent fills in a
+//! signed-in customer's own) finds only that customer's records, and another customer's record
+//! gets word for word the answer of one that does not exist, so no answer tells which ids are
+//! real. Staff name no customer and find every record.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -21,9 +27,10 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use tracing::Instrument;
 
+use crate::caller::CallerSubject;
 use crate::model::{
-    Review, Ticket, TicketCategory, TicketNote, TicketPriority, TicketStatus, TicketSummary,
-    WarrantyReport,
+    PublicReview, Review, Ticket, TicketCategory, TicketNote, TicketPriority, TicketStatus,
+    TicketSummary, WarrantyReport,
 };
 use crate::store::{
     Creation, DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, NewTicket, Page, PageRequest, Store, StoreError,
@@ -35,6 +42,13 @@ const MAX_SUBJECT_LEN: usize = 200;
 const MAX_DESCRIPTION_LEN: usize = 4000;
 const MAX_NOTE_LEN: usize = 2000;
 const MAX_TOKEN_LEN: usize = 128;
+
+/// What follows "no ticket with id .. exists" wherever a ticket is looked up, so that a ticket
+/// of another customer and a missing one get one answer whatever the tool.
+const TICKET_HINT: &str = "list the customer's tickets to find the right id";
+/// The same for a serial number.
+const SERIAL_HINT: &str =
+    "check the serial number with the customer, or list the customer's warranties";
 
 /// The tool set served at `/mcp`. Cheap to clone: one instance is built at start and cloned
 /// for each request.
@@ -91,10 +105,14 @@ pub struct ProductId {
 }
 
 #[derive(Debug, Deserialize, JsonSchema)]
-pub struct SerialNumber {
+pub struct WarrantyLookup {
     /// The unit's serial number, e.g. `SN-LAP-7F3K2Q9D`.
     #[schemars(length(min = 1, max = 64), regex(pattern = r"^[A-Za-z0-9._-]+$"))]
     pub serial_number: String,
+    /// The customer the unit belongs to, e.g. `CUST-001`. When given, a unit of any other
+    /// customer is reported as not found.
+    #[schemars(length(min = 1, max = 64), regex(pattern = r"^[A-Za-z0-9._-]+$"))]
+    pub customer_id: Option<String>,
 }
 
 #[derive(Debug, Deserialize, JsonSchema)]
@@ -114,7 +132,8 @@ pub struct CreateTicketInput {
     /// The order concerned, if any, e.g. `ORD-00001`.
     #[schemars(length(min = 1, max = 64), regex(pattern = r"^[A-Za-z0-9._-]+$"))]
     pub order_id: Option<String>,
-    /// The unit concerned, if any.
+    /// The unit concerned, if any: one of this customer's units, as their warranties list
+    /// them.
     #[schemars(length(min = 1, max = 64), regex(pattern = r"^[A-Za-z0-9._-]+$"))]
     pub serial_number: Option<String>,
     /// A unique string chosen for this request (a UUID is ideal). Sending the same token with
@@ -124,10 +143,14 @@ pub struct CreateTicketInput {
 }
 
 #[derive(Debug, Deserialize, JsonSchema)]
-pub struct TicketId {
+pub struct TicketLookup {
     /// The ticket's id, e.g. `TKT-0001`.
     #[schemars(length(min = 1, max = 64), regex(pattern = r"^[A-Za-z0-9._-]+$"))]
     pub ticket_id: String,
+    /// The customer the ticket belongs to, e.g. `CUST-001`. When given, a ticket of any other
+    /// customer is reported as not found.
+    #[schemars(length(min = 1, max = 64), regex(pattern = r"^[A-Za-z0-9._-]+$"))]
+    pub customer_id: Option<String>,
 }
 
 #[derive(Debug, Deserialize, JsonSchema)]
@@ -170,6 +193,15 @@ pub struct AddNoteInput {
 }
 
 // ---- outputs ----
+
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct PublicReviewPage {
+    /// Newest first, without who wrote them.
+    pub reviews: Vec<PublicReview>,
+    /// Pass as `cursor` to get the next page; absent on the last page.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub next_cursor: Option<String>,
+}
 
 #[derive(Debug, Serialize, JsonSchema)]
 pub struct ReviewPage {
@@ -255,14 +287,22 @@ fn check_text(field: &str, value: &str, max_chars: usize) -> Result<(), String> 
     Ok(())
 }
 
-fn page_request(page_size: Option<u16>, cursor: Option<String>) -> Result<PageRequest, String> {
+fn page_request(
+    page_size: Option<u16>,
+    cursor: Option<String>,
+    caller: CallerSubject,
+) -> Result<PageRequest, String> {
     let size = page_size.unwrap_or(DEFAULT_PAGE_SIZE);
     if !(1..=MAX_PAGE_SIZE).contains(&size) {
         return Err(format!(
             "page_size must be between 1 and {MAX_PAGE_SIZE}; got {size}"
         ));
     }
-    Ok(PageRequest { size, cursor })
+    Ok(PageRequest {
+        size,
+        cursor,
+        caller: caller.0,
+    })
 }
 
 /// Turns a store failure into what the model reads, logging what the operator needs.
@@ -327,7 +367,7 @@ impl SupportTools {
 
     #[tool(
         name = "get_review",
-        description = "Get one product review by its id: rating (1-5 stars), title, text, author (customer_id), product, order and date.",
+        description = "Get one product review by its id: product, rating (1-5 stars), title, text, date and whether it is a verified purchase. Reviews are public, their authors are not: no customer or order is shown.",
         annotations(
             title = "Get a review",
             read_only_hint = true,
@@ -339,18 +379,18 @@ impl SupportTools {
     async fn get_review(
         &self,
         Parameters(input): Parameters<ReviewId>,
-    ) -> Result<Json<Review>, String> {
+    ) -> Result<Json<PublicReview>, String> {
         check_id("review_id", &input.review_id)?;
         self.store
             .review(&input.review_id)
             .await
-            .map(Json)
+            .map(|review| Json(PublicReview::from(review)))
             .map_err(|e| explain("get_review", not_found_hint(e, "review ids look like REV-0001; list the product's or customer's reviews to find one")))
     }
 
     #[tool(
         name = "list_product_reviews",
-        description = "List a product's reviews, newest first, one page at a time. Pass next_cursor back as cursor for the next page. For the average rating use get_product_rating_summary instead.",
+        description = "List a product's reviews, newest first, one page at a time: rating, title, text, date and whether each is a verified purchase, without who wrote it. Pass next_cursor back as cursor for the next page. For the average rating use get_product_rating_summary instead.",
         annotations(
             title = "List a product's reviews",
             read_only_hint = true,
@@ -362,23 +402,24 @@ impl SupportTools {
     async fn list_product_reviews(
         &self,
         Parameters(input): Parameters<ProductReviewsQuery>,
-    ) -> Result<Json<ReviewPage>, String> {
+        caller: CallerSubject,
+    ) -> Result<Json<PublicReviewPage>, String> {
         check_id("product_id", &input.product_id)?;
-        let page = page_request(input.page_size, input.cursor)?;
+        let page = page_request(input.page_size, input.cursor, caller)?;
         let Page { items, next_cursor } = self
             .store
             .product_reviews(&input.product_id, &page)
             .await
             .map_err(|e| explain("list_product_reviews", e))?;
-        Ok(Json(ReviewPage {
-            reviews: items,
+        Ok(Json(PublicReviewPage {
+            reviews: items.into_iter().map(PublicReview::from).collect(),
             next_cursor,
         }))
     }
 
     #[tool(
         name = "list_customer_reviews",
-        description = "List the reviews a customer has written, newest first, one page at a time. Pass next_cursor back as cursor for the next page.",
+        description = "List the reviews a customer has written, with the order each one is about, newest first, one page at a time. Pass next_cursor back as cursor for the next page.",
         annotations(
             title = "List a customer's reviews",
             read_only_hint = true,
@@ -390,9 +431,10 @@ impl SupportTools {
     async fn list_customer_reviews(
         &self,
         Parameters(input): Parameters<CustomerPageQuery>,
+        caller: CallerSubject,
     ) -> Result<Json<ReviewPage>, String> {
         check_id("customer_id", &input.customer_id)?;
-        let page = page_request(input.page_size, input.cursor)?;
+        let page = page_request(input.page_size, input.cursor, caller)?;
         let Page { items, next_cursor } = self
             .store
             .customer_reviews(&input.customer_id, &page)
@@ -450,7 +492,7 @@ impl SupportTools {
 
     #[tool(
         name = "check_warranty",
-        description = "Check a unit's warranty by serial number: status (active, expiring_soon when 30 days or fewer remain, or expired), days remaining, start and end dates, coverage type and what it covers, and the owner, product and order.",
+        description = "Check a unit's warranty by serial number: status (active, expiring_soon when 30 days or fewer remain, or expired), days remaining, start and end dates, coverage type and what it covers, and the owner, product and order. With customer_id, only that customer's units are found.",
         annotations(
             title = "Check a warranty",
             read_only_hint = true,
@@ -461,14 +503,17 @@ impl SupportTools {
     )]
     async fn check_warranty(
         &self,
-        Parameters(input): Parameters<SerialNumber>,
+        Parameters(input): Parameters<WarrantyLookup>,
     ) -> Result<Json<WarrantyReport>, String> {
         check_id("serial_number", &input.serial_number)?;
+        if let Some(customer_id) = &input.customer_id {
+            check_id("customer_id", customer_id)?;
+        }
         let warranty = self
             .store
-            .warranty(&input.serial_number)
+            .warranty(&input.serial_number, input.customer_id.as_deref())
             .await
-            .map_err(|e| explain("check_warranty", not_found_hint(e, "check the serial number with the customer, or list the customer's warranties")))?;
+            .map_err(|e| explain("check_warranty", not_found_hint(e, SERIAL_HINT)))?;
         Ok(Json(WarrantyReport::new(warranty, Utc::now().date_naive())))
     }
 
@@ -486,9 +531,10 @@ impl SupportTools {
     async fn list_customer_warranties(
         &self,
         Parameters(input): Parameters<CustomerPageQuery>,
+        caller: CallerSubject,
     ) -> Result<Json<WarrantyPage>, String> {
         check_id("customer_id", &input.customer_id)?;
-        let page = page_request(input.page_size, input.cursor)?;
+        let page = page_request(input.page_size, input.cursor, caller)?;
         let Page { items, next_cursor } = self
             .store
             .customer_warranties(&input.customer_id, &page)
@@ -506,7 +552,7 @@ impl SupportTools {
 
     #[tool(
         name = "create_support_ticket",
-        description = "Open a support ticket for a customer. Choose a fresh client_token (for example a UUID) for each new ticket and reuse it only to retry the same request: a retry returns the existing ticket with created=false instead of opening a duplicate.",
+        description = "Open a support ticket for a customer. A serial_number must be one of that customer's units. Choose a fresh client_token (for example a UUID) for each new ticket and reuse it only to retry the same request: a retry returns the existing ticket with created=false instead of opening a duplicate.",
         annotations(
             title = "Open a support ticket",
             read_only_hint = false,
@@ -528,6 +574,12 @@ impl SupportTools {
         }
         if let Some(serial_number) = &input.serial_number {
             check_id("serial_number", serial_number)?;
+            // A customer's ticket may only name their own unit; another customer's unit gets
+            // the answer of an unknown one, as check_warranty gives it.
+            self.store
+                .warranty(serial_number, Some(&input.customer_id))
+                .await
+                .map_err(|e| explain("create_support_ticket", not_found_hint(e, SERIAL_HINT)))?;
         }
         let request = NewTicket {
             customer_id: input.customer_id,
@@ -553,7 +605,7 @@ impl SupportTools {
 
     #[tool(
         name = "get_support_ticket",
-        description = "Get a support ticket by id with its full description and notes (oldest note first).",
+        description = "Get a support ticket by id with its full description and notes (oldest note first). With customer_id, only that customer's tickets are found.",
         annotations(
             title = "Get a support ticket",
             read_only_hint = true,
@@ -564,19 +616,17 @@ impl SupportTools {
     )]
     async fn get_support_ticket(
         &self,
-        Parameters(input): Parameters<TicketId>,
+        Parameters(input): Parameters<TicketLookup>,
     ) -> Result<Json<Ticket>, String> {
         check_id("ticket_id", &input.ticket_id)?;
+        if let Some(customer_id) = &input.customer_id {
+            check_id("customer_id", customer_id)?;
+        }
         self.store
-            .ticket(&input.ticket_id)
+            .ticket(&input.ticket_id, input.customer_id.as_deref())
             .await
             .map(Json)
-            .map_err(|e| {
-                explain(
-                    "get_support_ticket",
-                    not_found_hint(e, "list the customer's tickets to find the right id"),
-                )
-            })
+            .map_err(|e| explain("get_support_ticket", not_found_hint(e, TICKET_HINT)))
     }
 
     #[tool(
@@ -593,9 +643,10 @@ impl SupportTools {
     async fn list_customer_tickets(
         &self,
         Parameters(input): Parameters<CustomerTicketsQuery>,
+        caller: CallerSubject,
     ) -> Result<Json<TicketPage>, String> {
         check_id("customer_id", &input.customer_id)?;
-        let page = page_request(input.page_size, input.cursor)?;
+        let page = page_request(input.page_size, input.cursor, caller)?;
         let Page { items, next_cursor } = self
             .store
             .customer_tickets(&input.customer_id, input.status, &page)
@@ -640,12 +691,7 @@ impl SupportTools {
             .add_ticket_note(&input.ticket_id, input.customer_id.as_deref(), note)
             .await
             .map(Json)
-            .map_err(|e| {
-                explain(
-                    "add_ticket_note",
-                    not_found_hint(e, "list the customer's tickets to find the right id"),
-                )
-            })
+            .map_err(|e| explain("add_ticket_note", not_found_hint(e, TICKET_HINT)))
     }
 }
 

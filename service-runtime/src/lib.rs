@@ -1,12 +1,14 @@
 //! What every service binary of this project needs around its own logic, in one place so the
 //! agent and the MCP server behave alike in AgentCore: JSON log lines on stdout ([`logging`]),
 //! traces exported over OTLP, to X-Ray in AgentCore ([`telemetry`]), the shutdown signal the
-//! platform sends ([`shutdown`]), socket settings ([`no_delay`]) and the images' health-check
-//! command ([`health`]).
+//! platform sends ([`shutdown`]), socket settings ([`no_delay`]), the images' health-check
+//! command ([`health`]) and tamper-evident pagination cursors bound to their list and caller
+//! ([`signed_cursor`]).
 
 pub mod health;
 pub mod logging;
 pub mod shutdown;
+pub mod signed_cursor;
 pub mod telemetry;
 
 /// Turns Nagle's algorithm off on an accepted connection, so each SSE frame or JSON answer

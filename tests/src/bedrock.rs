@@ -162,6 +162,9 @@ pub struct ToolCall {
     pub name: String,
     /// The tool input (a JSON object for real tools).
     pub input: Value,
+    /// The input exactly as streamed, when it must be JSON that [`Value`] cannot hold (such as
+    /// an object with a key twice); `input` is then only used on `Converse`.
+    pub raw_input: Option<String>,
 }
 
 impl ToolCall {
@@ -170,7 +173,30 @@ impl ToolCall {
             id: id.into(),
             name: name.into(),
             input,
+            raw_input: None,
         }
+    }
+
+    /// A call whose streamed input is `raw` as it is (ConverseStream only).
+    pub fn with_raw_input(
+        id: impl Into<String>,
+        name: impl Into<String>,
+        raw: impl Into<String>,
+    ) -> Self {
+        let raw = raw.into();
+        Self {
+            id: id.into(),
+            name: name.into(),
+            input: serde_json::from_str(&raw).unwrap_or(Value::Null),
+            raw_input: Some(raw),
+        }
+    }
+
+    /// The input as the model streams it.
+    fn streamed_input(&self) -> String {
+        self.raw_input
+            .clone()
+            .unwrap_or_else(|| self.input.to_string())
     }
 }
 
@@ -505,7 +531,7 @@ impl Reply {
             .iter()
             .map(|block| match block {
                 Block::Text(text) => text.chars().count(),
-                Block::ToolUse(call) => call.input.to_string().chars().count(),
+                Block::ToolUse(call) => call.streamed_input().chars().count(),
             })
             .sum();
         tokens(characters)
@@ -672,7 +698,7 @@ impl Events {
                 "start": { "toolUse": { "toolUseId": call.id, "name": call.name } },
             }),
         );
-        let input = call.input.to_string();
+        let input = call.streamed_input();
         for piece in split(&input, default_pieces(&input)) {
             self.event(
                 "contentBlockDelta",

@@ -260,8 +260,47 @@ impl CognitoPool {
             .ok_or_else(|| anyhow!("AdminGetUser {username}: no sub attribute"))
     }
 
+    /// Another app client of the pool, with explicit attribute permissions
+    /// (`ReadAttributes`, `WriteAttributes`), for tests that mirror a deployed client.
+    pub async fn create_client_with_attributes(
+        &self,
+        name: &str,
+        read: &[&str],
+        write: &[&str],
+    ) -> anyhow::Result<String> {
+        create_app_client_with(&self.client, &self.pool_id, name, read, write).await
+    }
+
+    /// Links a user to a customer as an administrator does: AdminUpdateUserAttributes with
+    /// [`CUSTOMER_ID_ATTRIBUTE`], the one way the deployed pool lets it be set.
+    pub async fn link_customer(&self, username: &str, customer_id: &str) -> anyhow::Result<()> {
+        self.client
+            .admin_update_user_attributes()
+            .user_pool_id(&self.pool_id)
+            .username(username)
+            .user_attributes(
+                AttributeType::builder()
+                    .name(CUSTOMER_ID_ATTRIBUTE)
+                    .value(customer_id)
+                    .build()
+                    .context("user attribute")?,
+            )
+            .send()
+            .await
+            .with_context(|| format!("AdminUpdateUserAttributes {username}"))?;
+        Ok(())
+    }
+
+    /// [`CognitoPool::auth_env`] for the agent as deployed: it takes ID tokens
+    /// (`AUTH_TOKEN_USE=id`), the only Cognito tokens that carry [`CUSTOMER_ID_ATTRIBUTE`].
+    pub fn agent_auth_env(&self) -> Vec<(String, String)> {
+        let mut env = self.auth_env();
+        env.push(("AUTH_TOKEN_USE".to_owned(), "id".to_owned()));
+        env
+    }
+
     /// The environment a service needs to verify this pool's tokens itself
-    /// (`AUTH_MODE=verify`, the allowed client only).
+    /// (`AUTH_MODE=verify`, the allowed client only; access tokens, the default).
     pub fn auth_env(&self) -> Vec<(String, String)> {
         [
             ("AUTH_MODE", "verify"),
@@ -276,13 +315,31 @@ impl CognitoPool {
 }
 
 async fn create_app_client(client: &Client, pool_id: &str, name: &str) -> anyhow::Result<String> {
-    let created = client
+    create_app_client_with(client, pool_id, name, &[], &[]).await
+}
+
+/// An app client; empty attribute lists leave Cognito's defaults.
+async fn create_app_client_with(
+    client: &Client,
+    pool_id: &str,
+    name: &str,
+    read: &[&str],
+    write: &[&str],
+) -> anyhow::Result<String> {
+    let mut request = client
         .create_user_pool_client()
         .user_pool_id(pool_id)
         .client_name(name)
         .explicit_auth_flows(ExplicitAuthFlowsType::AllowAdminUserPasswordAuth)
         .explicit_auth_flows(ExplicitAuthFlowsType::AllowUserPasswordAuth)
-        .explicit_auth_flows(ExplicitAuthFlowsType::AllowRefreshTokenAuth)
+        .explicit_auth_flows(ExplicitAuthFlowsType::AllowRefreshTokenAuth);
+    for attribute in read {
+        request = request.read_attributes(*attribute);
+    }
+    for attribute in write {
+        request = request.write_attributes(*attribute);
+    }
+    let created = request
         .send()
         .await
         .with_context(|| format!("CreateUserPoolClient {name}"))?;

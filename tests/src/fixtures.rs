@@ -29,3 +29,20 @@ pub fn int(record: &Value, key: &str) -> i64 {
         .as_i64()
         .unwrap_or_else(|| panic!("record has no integer {key}: {record}"))
 }
+
+/// Two records of `fixtures/<name>.json` owned by different customers (their `customer_id`):
+/// the first record, and the first one of anybody else.
+pub fn of_two_customers(name: &str) -> (Value, Value) {
+    let records = load(name);
+    let first = records
+        .first()
+        .cloned()
+        .unwrap_or_else(|| panic!("fixtures/{name}.json is empty"));
+    let owner = text(&first, "customer_id");
+    let other = records
+        .iter()
+        .find(|record| text(record, "customer_id") != owner)
+        .cloned()
+        .unwrap_or_else(|| panic!("fixtures/{name}.json has records of one customer only"));
+    (first, other)
+}

@@ -19,8 +19,8 @@
 //!   `400 ValidationException` (`reason: FieldValidationFailed`, `fieldList`), a body that is
 //!   not JSON `400 SerializationException`, and a flow other than `M2M` `400 ValidationException`
 //!   (the stand-in has no user federation).
-//! - accepts only workload access tokens it was given ([`IdentityStandIn::allow_workload_token`]),
-//!   else `403 AccessDeniedException`;
+//! - accepts only workload access tokens it was given ([`IdentityStandIn::allow_workload_token`],
+//!   until [`IdentityStandIn::forbid_workload_token`]), else `403 AccessDeniedException`;
 //! - looks the provider up among those it was given ([`IdentityStandIn::add_provider`]), each
 //!   pointing to a client of an [`OAuthStandIn`], else `404 ResourceNotFoundException`;
 //! - answers `{"accessToken": <JWT>}` minted by that OAuth stand-in for that client (so a gateway
@@ -129,6 +129,14 @@ impl IdentityStandIn {
     /// Accepts `token` as a workload access token from now on.
     pub fn allow_workload_token(&self, token: &str) {
         lock(&self.shared.workload_tokens).insert(token.to_owned());
+    }
+
+    /// Refuses `token` from now on, as the service refuses a workload access token that is no
+    /// longer valid: `403 AccessDeniedException`, the error
+    /// <https://docs.aws.amazon.com/bedrock-agentcore/latest/APIReference/API_GetResourceOauth2Token.html>
+    /// lists for a caller without access.
+    pub fn forbid_workload_token(&self, token: &str) {
+        lock(&self.shared.workload_tokens).remove(token);
     }
 
     /// Adds (or replaces) a credential provider `name` that gets its tokens from `oauth` as

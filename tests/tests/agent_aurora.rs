@@ -1,6 +1,7 @@
 //! The Aurora side end to end: `agent migrate` through the RDS Data API stand-in on a real
 //! PostgreSQL database, and every Aurora tool called by the real agent binary (driven by the
-//! scripted model), its answers checked against the fixture.
+//! scripted model), its answers checked against the fixture; order cursors continue only their
+//! own list, filter and caller.
 
 use std::time::Duration;
 
@@ -8,6 +9,9 @@ use serde_json::{Value, json};
 use system_tests::agent::{Agent, Answer};
 use system_tests::aurora::Aurora;
 use system_tests::bedrock::{BedrockStandIn, ToolCall, Turn};
+use system_tests::cognito::{
+    CUSTOMER_ID, CUSTOMER_ID_ATTRIBUTE, CUSTOMER_USERNAME, CognitoPool, STAFF_GROUP, STAFF_USERNAME,
+};
 use system_tests::fixtures::{self, text};
 use system_tests::moto::Moto;
 use system_tests::rds_data::{self, CLUSTER_ARN};
@@ -362,4 +366,199 @@ async fn bad_arguments_and_unknown_records_are_clear_errors() {
     assert!(errors[3].contains("cursor"), "{}", errors[3]);
     assert!(errors[4].contains("sql"), "{}", errors[4]);
     assert_eq!(count(&aurora, "orders").await, 100, "nothing was dropped");
+}
+
+/// What a refused order cursor's answer says.
+const CURSOR_REFUSED: &str = "cursor is not valid";
+
+/// The agent with the Aurora tools behind `pool`'s ID tokens, staff in the staff group.
+async fn agent_with_auth(aurora: &Aurora, pool: &CognitoPool, bedrock: &BedrockStandIn) -> Agent {
+    let mut env = pool.auth_env();
+    env.extend(aurora.agent_env());
+    env.push(("AUTH_TOKEN_USE".into(), "id".into()));
+    env.push(("STAFF_GROUP".into(), STAFF_GROUP.into()));
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    let agent = Agent::start(bedrock, None, &env).await.unwrap();
+    agent
+        .wait_for_log("tools listed", Duration::from_secs(10))
+        .await
+        .unwrap();
+    agent
+}
+
+/// One `list_customer_orders` call with `input` in a turn of its own, as `bearer` (an
+/// `Authorization` value) when given: the call's `tool_result` event.
+async fn list_orders(
+    agent: &Agent,
+    bedrock: &BedrockStandIn,
+    bearer: Option<&str>,
+    input: Value,
+) -> Value {
+    bedrock.push(Turn::tool_use([ToolCall::new(
+        "orders",
+        "list_customer_orders",
+        input,
+    )]));
+    bedrock.push(Turn::text("ok"));
+    let headers: Vec<(&str, &str)> = bearer.map(|b| ("authorization", b)).into_iter().collect();
+    let answer = agent
+        .invoke(&json!({"prompt": "my orders"}), &headers)
+        .await
+        .unwrap();
+    answer.of_type("tool_result")[0].clone()
+}
+
+/// The `next_cursor` of a successful page.
+fn next_cursor(result: &Value) -> String {
+    assert_eq!(result["status"], json!("ok"), "{result}");
+    result["output"]["next_cursor"]
+        .as_str()
+        .unwrap_or_else(|| panic!("more pages remain: {result}"))
+        .to_owned()
+}
+
+/// Asserts that a call was refused for its cursor, with no page in its output.
+fn assert_cursor_refused(case: &str, result: &Value) {
+    assert_eq!(result["status"], json!("error"), "{case}: {result}");
+    assert!(result["output"].get("orders").is_none(), "{case}: {result}");
+    let message = result["output"]["error"].as_str().unwrap_or_default();
+    assert!(
+        message.contains(CURSOR_REFUSED) && message.contains("first page"),
+        "{case}: {message}"
+    );
+}
+
+async fn bearer(pool: &CognitoPool, username: &str) -> String {
+    let tokens = pool.sign_in(username, &pool.client_id).await.unwrap();
+    format!("Bearer {}", tokens.id_token)
+}
+
+#[tokio::test]
+async fn an_order_cursor_is_refused_for_any_other_caller() {
+    let moto = Moto::start().await.unwrap();
+    let aurora = Aurora::seeded(&moto).await.unwrap();
+    let pool = CognitoPool::create(&moto).await.unwrap();
+    let other_customer = "CUST-002";
+    pool.create_user(
+        "customer-002",
+        &[
+            ("email", "customer-002@example.com"),
+            (CUSTOMER_ID_ATTRIBUTE, other_customer),
+        ],
+        &[],
+    )
+    .await
+    .unwrap();
+    let bedrock = BedrockStandIn::start([]).await;
+    let agent = agent_with_auth(&aurora, &pool, &bedrock).await;
+    let customer = bearer(&pool, CUSTOMER_USERNAME).await;
+    let other = bearer(&pool, "customer-002").await;
+    let staff = bearer(&pool, STAFF_USERNAME).await;
+    let own_list = json!({"customer_id": CUSTOMER_ID, "page_size": 2});
+
+    let own = next_cursor(&list_orders(&agent, &bedrock, Some(&customer), own_list.clone()).await);
+    let replayed = list_orders(
+        &agent,
+        &bedrock,
+        Some(&other),
+        json!({"page_size": 2, "cursor": own}),
+    )
+    .await;
+    assert_cursor_refused("customer A's cursor replayed by customer B", &replayed);
+
+    let staffs = next_cursor(&list_orders(&agent, &bedrock, Some(&staff), own_list.clone()).await);
+    let mut same_list = own_list.clone();
+    same_list["cursor"] = json!(staffs);
+    let replayed = list_orders(&agent, &bedrock, Some(&customer), same_list).await;
+    assert_cursor_refused(
+        "staff's cursor of the customer's own list, replayed by the customer",
+        &replayed,
+    );
+
+    let mut continued = own_list;
+    continued["cursor"] = json!(own);
+    let page = list_orders(&agent, &bedrock, Some(&customer), continued).await;
+    assert_eq!(page["status"], json!("ok"), "{page}");
+    assert_eq!(
+        page["output"]["orders"].as_array().map(Vec::len),
+        Some(2),
+        "the caller it was issued to continues: {page}"
+    );
+}
+
+#[tokio::test]
+async fn order_cursors_bind_the_status_filter_refuse_edits_and_allow_a_new_page_size() {
+    let moto = Moto::start().await.unwrap();
+    let aurora = Aurora::seeded(&moto).await.unwrap();
+    let customer = "CUST-001";
+    let own_orders: Vec<Value> = fixtures::load("orders")
+        .into_iter()
+        .filter(|o| o["customer_id"] == json!(customer))
+        .collect();
+    let status = own_orders
+        .iter()
+        .map(|o| text(o, "status"))
+        .find(|s| {
+            own_orders
+                .iter()
+                .filter(|o| text(o, "status") == *s)
+                .count()
+                >= 2
+        })
+        .expect("the customer has two orders of one status");
+    let bedrock = BedrockStandIn::start([]).await;
+    let agent = agent_on(&aurora, &bedrock).await;
+
+    let unfiltered = json!({"customer_id": customer, "page_size": 1});
+    let cursor = next_cursor(&list_orders(&agent, &bedrock, None, unfiltered.clone()).await);
+    let replayed = list_orders(
+        &agent,
+        &bedrock,
+        None,
+        json!({"customer_id": customer, "status": status, "page_size": 1, "cursor": cursor}),
+    )
+    .await;
+    assert_cursor_refused("an unfiltered cursor with a status filter", &replayed);
+
+    let filtered = json!({"customer_id": customer, "status": status, "page_size": 1});
+    let filtered_cursor = next_cursor(&list_orders(&agent, &bedrock, None, filtered).await);
+    for other_filter in [
+        json!({"customer_id": customer, "page_size": 1, "cursor": filtered_cursor}),
+        json!({"customer_id": customer, "status": if status == "shipped" { "pending" } else { "shipped" }, "page_size": 1, "cursor": filtered_cursor}),
+    ] {
+        let replayed = list_orders(&agent, &bedrock, None, other_filter.clone()).await;
+        assert_cursor_refused(&format!("a {status} cursor in {other_filter}"), &replayed);
+    }
+
+    let length = cursor.chars().count();
+    for position in [0, length / 2, length - 2] {
+        let edited: String = cursor
+            .chars()
+            .enumerate()
+            .map(|(i, c)| match (i == position, c) {
+                (false, c) => c,
+                (true, 'A') => 'B',
+                (true, _) => 'A',
+            })
+            .collect();
+        let mut input = unfiltered.clone();
+        input["cursor"] = json!(edited);
+        let replayed = list_orders(&agent, &bedrock, None, input).await;
+        assert_cursor_refused(&format!("one character changed at {position}"), &replayed);
+    }
+
+    let page = list_orders(
+        &agent,
+        &bedrock,
+        None,
+        json!({"customer_id": customer, "page_size": 3, "cursor": cursor}),
+    )
+    .await;
+    assert_eq!(page["status"], json!("ok"), "{page}");
+    let orders = page["output"]["orders"].as_array().expect("orders");
+    assert_eq!(
+        orders.len(),
+        3.min(own_orders.len() - 1),
+        "the cursor continues with a new page size: {page}"
+    );
 }

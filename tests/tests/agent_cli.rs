@@ -21,7 +21,7 @@ use futures::StreamExt as _;
 use serde_json::{Value, json};
 use system_tests::agent::Agent;
 use system_tests::bedrock::{BedrockStandIn, Turn};
-use system_tests::cognito::{CUSTOMER_USERNAME, CognitoPool, PASSWORD};
+use system_tests::cognito::{CUSTOMER_USERNAME, CognitoPool, PASSWORD, STAFF_USERNAME};
 use system_tests::moto::{Moto, REGION};
 use system_tests::workspace;
 use tokio::io::AsyncWriteExt;
@@ -165,12 +165,13 @@ fn env_refs(env: &[(String, String)]) -> Vec<(&str, &str)> {
     env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect()
 }
 
-/// moto with the user pool, and the agent verifying that pool's tokens, answering `answers`.
+/// moto with the user pool, and the agent verifying that pool's ID tokens as deployed
+/// (`AUTH_TOKEN_USE=id`), answering `answers`.
 async fn signed_in_stack(answers: Vec<Turn>) -> (Moto, CognitoPool, BedrockStandIn, Agent) {
     let moto = Moto::start().await.unwrap();
     let pool = CognitoPool::create(&moto).await.unwrap();
     let bedrock = BedrockStandIn::start(answers).await;
-    let auth_env = pool.auth_env();
+    let auth_env = pool.agent_auth_env();
     let agent = Agent::start(&bedrock, None, &env_refs(&auth_env))
         .await
         .unwrap();
@@ -211,6 +212,11 @@ async fn login_then_ask_streams_the_answer_and_keeps_the_tokens_private() {
         completed["caller"],
         json!(subject),
         "the agent verified the token"
+    );
+    assert_eq!(
+        completed["access"],
+        json!("customer"),
+        "the ID token, sent by default, carries the customer id"
     );
 
     for secret in home.secrets() {
@@ -274,6 +280,70 @@ async fn an_expired_token_is_refreshed_before_the_request() {
 }
 
 #[tokio::test]
+async fn a_session_started_by_another_user_is_explained_and_shows_nothing_of_it() {
+    let (moto, pool, _bedrock, agent) =
+        signed_in_stack(vec![Turn::text("Your refund was approved.")]).await;
+    let session = "conversation-of-customer-001-0123456789";
+    let owner = Home::new();
+    assert_eq!(login(&owner, &moto, &pool, PASSWORD).await.code, 0);
+    let first = cli(
+        &owner,
+        &[],
+        &[
+            "ask",
+            "--url",
+            &agent.base_url,
+            "--session",
+            session,
+            "My refund?",
+        ],
+        "",
+    )
+    .await;
+    assert_eq!(first.code, 0, "{first:?}");
+
+    let other = Home::new();
+    let signed_in = cli(
+        &other,
+        &[("AWS_ENDPOINT_URL_COGNITO_IDENTITY_PROVIDER", &moto.endpoint)],
+        &[
+            "login",
+            "--user",
+            STAFF_USERNAME,
+            "--client-id",
+            &pool.client_id,
+            "--region",
+            REGION,
+            "--password-stdin",
+        ],
+        &format!("{PASSWORD}\n"),
+    )
+    .await;
+    assert_eq!(signed_in.code, 0, "{signed_in:?}");
+    let refused = cli(
+        &other,
+        &[],
+        &[
+            "ask",
+            "--url",
+            &agent.base_url,
+            "--session",
+            session,
+            "What did they ask?",
+        ],
+        "",
+    )
+    .await;
+    assert_eq!(refused.code, 1, "{refused:?}");
+    assert!(
+        refused.stderr.contains("started by another signed-in user")
+            && refused.stderr.contains("without --session"),
+        "{refused:?}"
+    );
+    assert!(!refused.printed().contains("refund"), "{refused:?}");
+}
+
+#[tokio::test]
 async fn a_wrong_password_exits_3_with_a_plain_message() {
     let moto = Moto::start().await.unwrap();
     let pool = CognitoPool::create(&moto).await.unwrap();
@@ -295,17 +365,18 @@ async fn a_tampered_token_gets_the_agents_401_explained() {
     let (moto, pool, bedrock, agent) = signed_in_stack(vec![]).await;
     let home = Home::new();
     assert_eq!(login(&home, &moto, &pool, PASSWORD).await.code, 0);
-    let mut tampered = home.tokens()["access_token"].as_str().unwrap().to_owned();
+    let mut tampered = home.tokens()["id_token"].as_str().unwrap().to_owned();
     let last = tampered.pop().unwrap();
     tampered.push(if last == 'A' { 'B' } else { 'A' });
-    home.edit_tokens("access_token", json!(tampered));
+    home.edit_tokens("id_token", json!(tampered));
 
     let ask = cli(&home, &[], &["ask", "--url", &agent.base_url, "hi"], "").await;
     assert_eq!(ask.code, 3, "{ask:?}");
     assert!(
-        ask.stderr.contains("refused your access token")
+        ask.stderr.contains("refused your ID token")
             && ask.stderr.contains("401")
-            && ask.stderr.contains("agent-cli login"),
+            && ask.stderr.contains("agent-cli login")
+            && ask.stderr.contains("--token-use access"),
         "{ask:?}"
     );
     assert!(ask.stdout.is_empty(), "{ask:?}");
@@ -313,6 +384,44 @@ async fn a_tampered_token_gets_the_agents_401_explained() {
         assert!(!ask.printed().contains(&secret), "{ask:?}");
     }
     assert!(bedrock.requests().is_empty(), "refused before the model");
+}
+
+#[tokio::test]
+async fn an_access_token_refused_by_an_agent_that_takes_id_tokens_is_explained() {
+    let (moto, pool, bedrock, agent) = signed_in_stack(vec![Turn::text("Hello.")]).await;
+    let home = Home::new();
+    assert_eq!(login(&home, &moto, &pool, PASSWORD).await.code, 0);
+
+    let ask = cli(
+        &home,
+        &[],
+        &[
+            "ask",
+            "--url",
+            &agent.base_url,
+            "--token-use",
+            "access",
+            "hi",
+        ],
+        "",
+    )
+    .await;
+    assert_eq!(ask.code, 3, "{ask:?}");
+    assert!(
+        ask.stderr.contains("refused your access token")
+            && ask.stderr.contains("not the kind of token the agent takes")
+            && ask.stderr.contains("leave out --token-use access"),
+        "{ask:?}"
+    );
+    assert!(bedrock.requests().is_empty(), "refused before the model");
+    for secret in home.secrets() {
+        assert!(!ask.printed().contains(&secret), "{ask:?}");
+    }
+
+    // The default, the ID token, is what this agent takes.
+    let ask = cli(&home, &[], &["ask", "--url", &agent.base_url, "hi"], "").await;
+    assert_eq!(ask.code, 0, "{ask:?}");
+    assert_eq!(ask.stdout, "Hello.\n");
 }
 
 #[tokio::test]
@@ -508,17 +617,37 @@ async fn a_runtime_arn_is_invoked_at_the_encoded_data_plane_url() {
         "{ask:?}"
     );
 
-    let id_token = cli(
+    let access_token = cli(
         &home,
         &runtime_env(&listener),
-        &["ask", "--runtime-arn", RUNTIME_ARN, "--id-token", "again"],
+        &[
+            "ask",
+            "--runtime-arn",
+            RUNTIME_ARN,
+            "--token-use",
+            "access",
+            "again",
+        ],
         "",
     )
     .await;
-    assert_eq!(id_token.code, 0, "{id_token:?}");
+    assert_eq!(access_token.code, 0, "{access_token:?}");
+    // config.json sets the kind for a deployment that takes access tokens; the flag wins.
+    std::fs::write(
+        home.config_dir().join("config.json"),
+        json!({"token_use": "access"}).to_string(),
+    )
+    .unwrap();
+    for args in [&[][..], &["--token-use", "id"][..]] {
+        let mut argv = vec!["ask", "--runtime-arn", RUNTIME_ARN];
+        argv.extend_from_slice(args);
+        argv.push("once more");
+        let run = cli(&home, &runtime_env(&listener), &argv, "").await;
+        assert_eq!(run.code, 0, "{run:?}");
+    }
 
     let received = listener.received();
-    assert_eq!(received.len(), 2);
+    assert_eq!(received.len(), 4);
     let first = &received[0];
     assert_eq!(
         first.path,
@@ -535,12 +664,23 @@ async fn a_runtime_arn_is_invoked_at_the_encoded_data_plane_url() {
     let bearer = |token: &Value| format!("Bearer {}", token.as_str().unwrap());
     assert_eq!(
         first.headers["authorization"],
-        bearer(&tokens["access_token"]).as_str()
+        bearer(&tokens["id_token"]).as_str(),
+        "the ID token is sent by default"
     );
     assert_eq!(
         received[1].headers["authorization"],
+        bearer(&tokens["access_token"]).as_str(),
+        "--token-use access sends the access token"
+    );
+    assert_eq!(
+        received[2].headers["authorization"],
+        bearer(&tokens["access_token"]).as_str(),
+        "config.json's token_use"
+    );
+    assert_eq!(
+        received[3].headers["authorization"],
         bearer(&tokens["id_token"]).as_str(),
-        "--id-token sends the ID token"
+        "the flag over config.json"
     );
     assert_ne!(
         received[1].headers["x-amzn-bedrock-agentcore-runtime-session-id"], session,
@@ -660,6 +800,20 @@ async fn usage_errors_exit_2_before_any_request() {
     )
     .await;
     assert_eq!(bad_arn.code, 2, "{bad_arn:?}");
+    let two_credentials = cli(
+        &home,
+        &[],
+        &["ask", "--no-auth", "--token-use", "access", "hi"],
+        "",
+    )
+    .await;
+    assert_eq!(two_credentials.code, 2, "{two_credentials:?}");
+    let unknown_kind = cli(&home, &[], &["ask", "--token-use", "refresh", "hi"], "").await;
+    assert_eq!(unknown_kind.code, 2, "{unknown_kind:?}");
+    assert!(
+        unknown_kind.stderr.contains("id") && unknown_kind.stderr.contains("access"),
+        "{unknown_kind:?}"
+    );
     let no_client = cli(
         &home,
         &[],

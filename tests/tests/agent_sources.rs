@@ -2,7 +2,9 @@
 //! server behind the AgentCore runtime invocation path (given by ARN), and behind a gateway;
 //! each outbound auth method (OAuth client credentials with the secret in moto's Secrets
 //! Manager, AgentCore Identity M2M with the request's workload access token, SigV4); token
-//! caching, expiry and the one refresh after a 401; and a large gateway narrowed by its search.
+//! caching, expiry and the one refresh after a 401; a request without a workload access token,
+//! which never uses the token another request's paid for; and a large gateway narrowed by its
+//! search.
 
 use std::time::Duration;
 
@@ -22,6 +24,10 @@ const CLIENT_ID: &str = "support-agent-m2m";
 const CLIENT_SECRET: &str = "m2m-Secret-42";
 const SCOPE: &str = "support-mcp/tools";
 const WORKLOAD_TOKEN: &str = "workload-token-for-tests";
+const WAT_HEADER: &str = "x-amz-bedrock-agentcore-identity-wat";
+/// What the model is told, and what a call gets, when the gateway needs a workload access token
+/// the request did not bring.
+const NOT_SIGNED: &str = "The gateway tools are not available in this conversation because the request was not signed by the runtime; tell the customer you cannot look that up now.";
 
 fn env_refs(env: &[(String, String)]) -> Vec<(&str, &str)> {
     env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect()
@@ -260,11 +266,11 @@ async fn a_gateway_with_identity_m2m_tokens_serves_its_target_tools() {
     assert!(
         bedrock.requests()[0].body["system"]
             .to_string()
-            .contains("no workload access token"),
+            .contains(NOT_SIGNED),
         "the model is told why the tools are missing"
     );
 
-    let header = [("x-amz-bedrock-agentcore-identity-wat", WORKLOAD_TOKEN)];
+    let header = [(WAT_HEADER, WORKLOAD_TOKEN)];
     let answer = ask_warranty(&agent, &bedrock, "support___check_warranty", &header).await;
     assert_warranty(&answer);
     let offered = bedrock.requests().last().unwrap().body["toolConfig"]["tools"].to_string();
@@ -277,6 +283,195 @@ async fn a_gateway_with_identity_m2m_tokens_serves_its_target_tools() {
     assert!(
         !agent.process.logs().join("\n").contains(WORKLOAD_TOKEN),
         "the workload token is never logged"
+    );
+}
+
+/// The text of the system prompt blocks of one Bedrock request.
+fn system_prompt(body: &Value) -> String {
+    body["system"]
+        .as_array()
+        .map(|blocks| {
+            blocks
+                .iter()
+                .filter_map(|b| b["text"].as_str())
+                .collect::<Vec<_>>()
+                .join("\n")
+        })
+        .unwrap_or_default()
+}
+
+/// The tool names offered in one Bedrock request.
+fn offered_tools(body: &Value) -> Vec<String> {
+    body["toolConfig"]["tools"]
+        .as_array()
+        .map(|tools| {
+            tools
+                .iter()
+                .filter_map(|t| t["toolSpec"]["name"].as_str())
+                .map(str::to_owned)
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+#[tokio::test]
+async fn a_request_without_a_workload_token_never_uses_the_token_another_request_paid_for() {
+    let moto = Moto::start().await.unwrap();
+    let mcp = McpServer::seeded(&moto).await.unwrap();
+    let oauth = OAuthStandIn::start().await;
+    oauth.register_client(CLIENT_ID, CLIENT_SECRET, &[SCOPE]);
+    let identity = IdentityStandIn::start().await;
+    identity.allow_workload_token(WORKLOAD_TOKEN);
+    identity.add_provider("gateway-m2m", &oauth, CLIENT_ID);
+    let gateway = GatewayStandIn::start(
+        GatewayOptions::new()
+            .target("support", mcp.url.clone())
+            .authorizer(oauth.authorizer()),
+    )
+    .await
+    .unwrap();
+    // A second source without outbound auth keeps tools in every turn, so the one withheld
+    // is seen to be withheld rather than the whole catalogue missing.
+    let sources = json!([
+        {
+            "name": "gateway",
+            "gateway_url": gateway.url,
+            "auth": {"type": "agentcore_identity", "provider_name": "gateway-m2m", "scopes": [SCOPE]}
+        },
+        {"name": "direct", "url": mcp.url},
+    ])
+    .to_string();
+    let bedrock = BedrockStandIn::start([]).await;
+    let mut env = identity.sdk_env();
+    env.push(("MCP_SOURCES".into(), sources));
+    let agent = Agent::start(&bedrock, None, &env_refs(&env)).await.unwrap();
+    agent
+        .wait_for_log("tools listed", Duration::from_secs(15))
+        .await
+        .unwrap();
+
+    // Request 1 brings a workload token: the gateway is listed and called with an M2M token.
+    let first = ask_warranty(
+        &agent,
+        &bedrock,
+        "support___check_warranty",
+        &[(WAT_HEADER, WORKLOAD_TOKEN)],
+    )
+    .await;
+    assert_warranty(&first);
+    assert_eq!(identity.calls(), 1);
+    assert_eq!(gateway.calls(), vec!["support___check_warranty".to_owned()]);
+    let requests_before = bedrock.requests().len();
+
+    // Request 2 brings none; its model names the gateway's tool anyway.
+    let second = ask_warranty(&agent, &bedrock, "support___check_warranty", &[]).await;
+    assert_eq!(second.last()["type"], json!("done"), "{:?}", second.events);
+    let result = only_result(&second);
+    assert_eq!(result["status"], json!("error"), "{result}");
+    assert_eq!(result["output"]["error"], json!(NOT_SIGNED));
+
+    let model_requests = &bedrock.requests()[requests_before..];
+    assert_eq!(model_requests.len(), 2, "the call and the answer");
+    for request in model_requests {
+        let offered = offered_tools(&request.body);
+        assert!(
+            offered.contains(&"check_warranty".to_owned()),
+            "the other source's tools stay: {offered:?}"
+        );
+        assert!(
+            !offered.iter().any(|name| name.starts_with("support___")),
+            "none of the gateway's tools is offered: {offered:?}"
+        );
+        let system = system_prompt(&request.body);
+        assert!(system.contains(NOT_SIGNED), "{system}");
+        for internal in ["http", "arn:", "::", "Identity", "workload", "JWT"] {
+            assert!(!system.contains(internal), "{internal:?} in {system}");
+        }
+    }
+    assert_eq!(
+        identity.calls(),
+        1,
+        "request 2 neither used the cached token's source nor fetched one"
+    );
+    assert_eq!(
+        gateway.calls(),
+        vec!["support___check_warranty".to_owned()],
+        "the gateway saw no call for request 2"
+    );
+    let refusal = agent
+        .wait_for_log(
+            "refused a call to a tool withheld from this turn",
+            Duration::from_secs(2),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        refusal["request_id"], second.events[0]["request_id"],
+        "{refusal}"
+    );
+}
+
+#[tokio::test]
+async fn a_refused_identity_token_is_replaced_with_the_requests_own_workload_token() {
+    let moto = Moto::start().await.unwrap();
+    let mcp = McpServer::seeded(&moto).await.unwrap();
+    let oauth = OAuthStandIn::start().await;
+    oauth.register_client(CLIENT_ID, CLIENT_SECRET, &[SCOPE]);
+    let identity = IdentityStandIn::start().await;
+    identity.allow_workload_token(WORKLOAD_TOKEN);
+    identity.add_provider("gateway-m2m", &oauth, CLIENT_ID);
+    let gateway = GatewayStandIn::start(
+        GatewayOptions::new()
+            .target("support", mcp.url.clone())
+            .authorizer(oauth.authorizer()),
+    )
+    .await
+    .unwrap();
+    let sources = json!([{
+        "name": "gateway",
+        "gateway_url": gateway.url,
+        "auth": {"type": "agentcore_identity", "provider_name": "gateway-m2m", "scopes": [SCOPE]}
+    }])
+    .to_string();
+    let bedrock = BedrockStandIn::start([]).await;
+    let mut env = identity.sdk_env();
+    env.push(("MCP_SOURCES".into(), sources));
+    let agent = Agent::start(&bedrock, None, &env_refs(&env)).await.unwrap();
+    assert_warranty(
+        &ask_warranty(
+            &agent,
+            &bedrock,
+            "support___check_warranty",
+            &[(WAT_HEADER, WORKLOAD_TOKEN)],
+        )
+        .await,
+    );
+    assert_eq!(identity.calls(), 1);
+
+    // The gateway stops accepting the cached token, and request 1's workload token has
+    // expired: only request 2's own can fetch the next token.
+    oauth.revoke_all();
+    identity.forbid_workload_token(WORKLOAD_TOKEN);
+    let second_wat = "workload-token-of-request-two";
+    identity.allow_workload_token(second_wat);
+    let answer = ask_warranty(
+        &agent,
+        &bedrock,
+        "support___check_warranty",
+        &[(WAT_HEADER, second_wat)],
+    )
+    .await;
+    assert_warranty(&answer);
+    assert_eq!(gateway.unauthorized(), 1, "one 401, then the new token");
+    let fetches = identity.requests();
+    assert_eq!(fetches.len(), 2, "{fetches:?}");
+    assert_eq!(
+        fetches[1].status, 200,
+        "fetched with request 2's token: {fetches:?}"
+    );
+    assert_eq!(
+        gateway.calls(),
+        vec!["support___check_warranty".to_owned(); 2]
     );
 }
 

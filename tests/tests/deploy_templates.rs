@@ -742,14 +742,26 @@ fn the_agent_reaches_the_mcp_runtime_by_arn_with_agentcore_identity() {
 #[test]
 fn runtimes_run_in_the_private_subnets_behind_jwt_authorizers() {
     let runtimes = template("runtimes");
-    for (id, protocol, group, client) in [
+    // The agent admits the app client's ID tokens (`aud`), the MCP server the machine
+    // client's access tokens (`client_id`); each authorizer checks only its own claim, since
+    // neither kind of Cognito token carries both.
+    for (id, protocol, group, checked, unchecked, client) in [
         (
             "AgentRuntime",
             "HTTP",
             "AgentSecurityGroupId",
+            "AllowedAudience",
+            "AllowedClients",
             "AppClientId",
         ),
-        ("McpRuntime", "MCP", "McpSecurityGroupId", "MachineClientId"),
+        (
+            "McpRuntime",
+            "MCP",
+            "McpSecurityGroupId",
+            "AllowedClients",
+            "AllowedAudience",
+            "MachineClientId",
+        ),
     ] {
         let p = &resource(&runtimes, id)["Properties"];
         assert_eq!(p["ProtocolConfiguration"], protocol, "{id}");
@@ -768,9 +780,14 @@ fn runtimes_run_in_the_private_subnets_behind_jwt_authorizers() {
                 .contains("/.well-known/openid-configuration")
         );
         assert_eq!(
-            import_name(&jwt["AllowedClients"][0]),
-            Some(format!("${{EnvironmentName}}-{client}").as_str())
+            as_list(&jwt[checked])
+                .into_iter()
+                .map(import_name)
+                .collect::<Vec<_>>(),
+            [Some(format!("${{EnvironmentName}}-{client}").as_str())],
+            "{id}: {checked}"
         );
+        assert!(jwt.get(unchecked).is_none(), "{id} sets {unchecked}");
     }
     let agent = &resource(&runtimes, "AgentRuntime")["Properties"];
     assert_eq!(
@@ -782,6 +799,87 @@ fn runtimes_run_in_the_private_subnets_behind_jwt_authorizers() {
         import_name(&agent["EnvironmentVariables"]["AUTH_ALLOWED_CLIENT_IDS"]),
         Some("${EnvironmentName}-AppClientId"),
         "the agent admits the client its authorizer admits"
+    );
+}
+
+/// The customer id reaches the deployed agent, and only administrators set it: the agent
+/// takes ID tokens (the only Cognito tokens with custom attributes) of the app client whose
+/// users it serves, that client lets users read the claim the agent reads but not write it,
+/// and the attribute stays mutable so that an administrator can link a user later
+/// (`AdminUpdateUserAttributes`).
+///
+/// Checked here rather than against moto: moto's `UpdateUserAttributes` writes any attribute
+/// whatever the app client's `WriteAttributes` (moto 5.2, `cognitoidp/models.py`), so a call
+/// there could not show the refusal. `tests/tests/identity_path.rs` runs the rest of the path
+/// (an administrator links a user, whose next ID token the agent maps to that customer).
+#[test]
+fn the_agent_reads_the_customer_from_id_tokens_and_users_cannot_write_it() {
+    let runtimes = template("runtimes");
+    let agent = &resource(&runtimes, "AgentRuntime")["Properties"];
+    let env = &agent["EnvironmentVariables"];
+    assert_eq!(env["AUTH_TOKEN_USE"], "id", "the agent takes ID tokens");
+    assert_eq!(
+        import_name(&agent["AuthorizerConfiguration"]["CustomJWTAuthorizer"]["AllowedAudience"][0]),
+        Some("${EnvironmentName}-AppClientId"),
+        "its authorizer admits the app client's ID tokens"
+    );
+    assert_eq!(
+        import_name(&env["AUTH_ALLOWED_CLIENT_IDS"]),
+        Some("${EnvironmentName}-AppClientId")
+    );
+    assert_eq!(env["CUSTOMER_ID_CLAIM"], json!({"Ref": "CustomerIdClaim"}));
+    let claim = runtimes["Parameters"]["CustomerIdClaim"]["Default"]
+        .as_str()
+        .expect("CustomerIdClaim has a default");
+    let attribute = claim
+        .strip_prefix("custom:")
+        .unwrap_or_else(|| panic!("{claim} is a custom attribute"));
+
+    let identity = template("identity");
+    let pool = &resource(&identity, "UserPool")["Properties"];
+    let schema: Vec<&Value> = as_list(&pool["Schema"])
+        .into_iter()
+        .filter(|a| a["Name"] == attribute)
+        .collect();
+    assert_eq!(schema.len(), 1, "the pool defines {claim}");
+    assert_eq!(
+        schema[0]["Mutable"],
+        json!(true),
+        "an administrator can link an existing user"
+    );
+    assert!(
+        schema[0].get("DeveloperOnlyAttribute").is_none(),
+        "a dev: attribute would be named dev:{claim}, not {claim}"
+    );
+
+    let client = &resource(&identity, "AppClient")["Properties"];
+    let names = |property: &str| -> Vec<&str> {
+        as_list(&client[property])
+            .into_iter()
+            .map(|name| name.as_str().expect("attribute names are strings"))
+            .collect()
+    };
+    let read = names("ReadAttributes");
+    let write = names("WriteAttributes");
+    assert!(
+        read.contains(&claim),
+        "{claim} reaches the ID token: {read:?}"
+    );
+    assert!(
+        !write.is_empty(),
+        "WriteAttributes is explicit, not Cognito's default"
+    );
+    assert!(
+        !write.contains(&claim),
+        "a customer must not set their own {claim}: {write:?}"
+    );
+    assert!(
+        write.iter().all(|name| read.contains(name)),
+        "a user writes only what they can read: {write:?} {read:?}"
+    );
+    assert!(
+        !write.iter().any(|name| name.starts_with("custom:")),
+        "no custom attribute is the user's to set: {write:?}"
     );
 }
 

@@ -5,7 +5,10 @@
 //!   response header;
 //! - request: `X-Amzn-Bedrock-AgentCore-Runtime-Request-Id`, generated when absent;
 //! - workload access token: `X-Amz-Bedrock-AgentCore-Identity-WAT`, or the older
-//!   `WorkloadAccessToken`; kept for the tools that trade it for OAuth tokens, never logged.
+//!   `WorkloadAccessToken`; kept for the tools that trade it for OAuth tokens, never logged;
+//! - runtime user: `X-Amzn-Bedrock-AgentCore-Runtime-User-Id`, which AgentCore passes for SigV4
+//!   callers acting for a user; it identifies a session's owner only when no token is verified
+//!   (`AUTH_MODE=none`).
 
 use axum::http::HeaderMap;
 
@@ -13,6 +16,7 @@ pub const SESSION_HEADER: &str = "x-amzn-bedrock-agentcore-runtime-session-id";
 pub const REQUEST_HEADER: &str = "x-amzn-bedrock-agentcore-runtime-request-id";
 const WAT_HEADER: &str = "x-amz-bedrock-agentcore-identity-wat";
 const LEGACY_WAT_HEADER: &str = "workloadaccesstoken";
+const RUNTIME_USER_HEADER: &str = "x-amzn-bedrock-agentcore-runtime-user-id";
 
 /// Longest session id accepted (AgentCore's own limit).
 pub const MAX_SESSION_ID_LEN: usize = 256;
@@ -43,6 +47,7 @@ pub struct InvocationContext {
     pub session_id: String,
     pub request_id: String,
     pub workload_access_token: Option<Secret>,
+    pub runtime_user_id: Option<String>,
 }
 
 /// Why the headers cannot be used.
@@ -84,6 +89,7 @@ impl InvocationContext {
             workload_access_token: text(WAT_HEADER)
                 .or_else(|| text(LEGACY_WAT_HEADER))
                 .map(Secret),
+            runtime_user_id: text(RUNTIME_USER_HEADER),
         })
     }
 }

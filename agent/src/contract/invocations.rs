@@ -27,7 +27,7 @@ use super::context::{InvocationContext, SESSION_HEADER};
 use super::health::BusyGuard;
 use super::{App, error_response};
 use crate::events::{Event, SCHEMA_VERSION};
-use crate::session::{History, SessionError};
+use crate::session::{History, SessionError, SessionOwner};
 use crate::tools::CallContext;
 use crate::turn::{EventSink, TurnError};
 
@@ -65,13 +65,34 @@ pub async fn handle(State(app): State<Arc<App>>, caller: Caller, request: Reques
             "the body must be a JSON object with a non-empty \"prompt\" string",
         );
     };
-    let history = match app.sessions.checkout(&context.session_id) {
+    let owner = SessionOwner::of(&caller, context.runtime_user_id.as_deref());
+    let history = match app.sessions.checkout(&context.session_id, &owner) {
         Ok(history) => history,
         Err(e @ SessionError::Busy) => {
             return error_response(StatusCode::CONFLICT, "Session busy", e);
         }
         Err(e @ SessionError::Full) => {
             return error_response(StatusCode::SERVICE_UNAVAILABLE, "Too many sessions", e);
+        }
+        Err(SessionError::OwnedByAnother {
+            owner: session_owner,
+        }) => {
+            tracing::warn!(
+                security_event = "session_owner_mismatch",
+                session_id = %context.session_id,
+                request_id = %context.request_id,
+                session_owner = %session_owner.short_hash(),
+                caller = %owner.short_hash(),
+                "refused a request for a session started by another caller"
+            );
+            let refusal = SessionError::OwnedByAnother {
+                owner: session_owner,
+            };
+            return error_response(
+                StatusCode::FORBIDDEN,
+                "Session belongs to another caller",
+                refusal,
+            );
         }
     };
     let span = tracing::info_span!(
@@ -161,6 +182,7 @@ async fn run_turn(
     let call_context = CallContext {
         access: app.access_policy.access_for(&caller),
         workload_token: context.workload_access_token.clone(),
+        request_id: context.request_id.clone(),
     };
     let outcome = tokio::select! {
         outcome = app.agent.run(history.messages(), &prompt, &call_context, &sink) => outcome,
@@ -194,10 +216,11 @@ async fn run_turn(
             tracing::info!(session_id = %context.session_id, request_id = %context.request_id, "client went away; turn dropped");
         }
         Err(error) => {
+            // The cause is for the logs; the caller gets the plain sentence and the code.
             tracing::warn!(session_id = %context.session_id, request_id = %context.request_id, %error, "turn failed");
             let _ = sink
                 .0
-                .send(Event::error(error.to_string(), error.error_type()))
+                .send(Event::error(error.public_message(), error.error_type()))
                 .await;
         }
     }

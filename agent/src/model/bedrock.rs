@@ -3,6 +3,10 @@
 //!
 //! The SDK's own retries are off: the agent loop retries with jittered backoff within a time
 //! budget and tells the client, which the SDK could not do for errors inside a stream.
+//!
+//! A [`ModelError`] keeps the service's code and message for the logs (they may name the
+//! model's ARN, an account or an endpoint); the caller only ever gets
+//! [`ModelError::public_message`], one plain sentence per failure class, and the code.
 
 use std::time::Duration;
 
@@ -43,7 +47,7 @@ pub enum ModelEvent {
     Usage(Usage),
 }
 
-/// Why a model call failed.
+/// Why a model call failed. The `Display` is for the logs.
 #[derive(Debug, Clone, thiserror::Error)]
 #[error("{code}: {message}")]
 pub struct ModelError {
@@ -52,6 +56,56 @@ pub struct ModelError {
     pub message: String,
     /// Throttling, a timeout or a transient service fault: the same call may succeed later.
     pub retryable: bool,
+    /// What the caller is told.
+    public: &'static str,
+}
+
+const BUSY: &str = "the model is busy right now; try again in a moment";
+const SLOW: &str = "the model did not answer in time; try again in a moment";
+const INTERRUPTED: &str = "the model's answer was interrupted; try again in a moment";
+const NO_CREDENTIALS: &str =
+    "the agent cannot call the model because it has no AWS credentials; its operator must fix this";
+const REFUSED: &str = "the model could not answer this request; try again later";
+
+impl ModelError {
+    fn new(code: impl Into<String>, message: impl Into<String>, retryable: bool) -> Self {
+        let code = code.into();
+        let public = match code.to_ascii_lowercase().as_str() {
+            "throttlingexception"
+            | "serviceunavailableexception"
+            | "modelnotreadyexception"
+            | "servicequotaexceededexception" => BUSY,
+            "timeout" | "modeltimeoutexception" => SLOW,
+            _ if retryable => INTERRUPTED,
+            _ => REFUSED,
+        };
+        Self {
+            code,
+            message: message.into(),
+            retryable,
+            public,
+        }
+    }
+
+    /// The plain sentence for the caller: no cause, URL, ARN or type name.
+    pub fn public_message(&self) -> &'static str {
+        self.public
+    }
+}
+
+/// Whether the cause of `error` is credentials that could not be loaded.
+fn lacks_credentials(error: &(dyn std::error::Error + 'static)) -> bool {
+    let mut cause = Some(error);
+    while let Some(current) = cause {
+        if current
+            .downcast_ref::<aws_credential_types::provider::error::CredentialsError>()
+            .is_some()
+        {
+            return true;
+        }
+        cause = current.source();
+    }
+    false
 }
 
 /// Service error codes worth retrying, compared without case.
@@ -67,41 +121,44 @@ const RETRYABLE_CODES: [&str; 6] = [
 fn classify<E, R>(error: &SdkError<E, R>) -> ModelError
 where
     E: ProvideErrorMetadata + std::error::Error + 'static,
-    R: std::fmt::Debug,
+    R: std::fmt::Debug + 'static,
 {
     match error {
         SdkError::ServiceError(service) => {
             let code = service.err().code().unwrap_or("UnknownError").to_owned();
-            ModelError {
-                retryable: RETRYABLE_CODES.contains(&code.to_ascii_lowercase().as_str()),
-                message: service.err().message().unwrap_or("no message").to_owned(),
+            let retryable = RETRYABLE_CODES.contains(&code.to_ascii_lowercase().as_str());
+            ModelError::new(
                 code,
-            }
+                service.err().message().unwrap_or("no message"),
+                retryable,
+            )
         }
-        SdkError::TimeoutError(_) => ModelError {
-            code: "Timeout".into(),
-            message: "the model did not answer in time".into(),
-            retryable: true,
-        },
+        SdkError::TimeoutError(_) => {
+            ModelError::new("Timeout", "the model did not answer in time", true)
+        }
         // A dispatch failure that is not I/O or a timeout is local, such as credentials that
         // cannot be loaded: retrying cannot help, and the message says what is missing.
         SdkError::DispatchFailure(failure) if !(failure.is_io() || failure.is_timeout()) => {
-            ModelError {
-                code: "RequestError".into(),
-                message: DisplayErrorContext(error).to_string(),
-                retryable: false,
+            let mut local = ModelError::new(
+                "RequestError",
+                DisplayErrorContext(error).to_string(),
+                false,
+            );
+            if lacks_credentials(error) {
+                local.public = NO_CREDENTIALS;
             }
+            local
         }
-        SdkError::DispatchFailure(_) | SdkError::ResponseError(_) => ModelError {
-            code: "ConnectionError".into(),
-            message: DisplayErrorContext(error).to_string(),
-            retryable: true,
-        },
-        _ => ModelError {
-            code: "RequestError".into(),
-            message: DisplayErrorContext(error).to_string(),
-            retryable: false,
-        },
+        SdkError::DispatchFailure(_) | SdkError::ResponseError(_) => ModelError::new(
+            "ConnectionError",
+            DisplayErrorContext(error).to_string(),
+            true,
+        ),
+        _ => ModelError::new(
+            "RequestError",
+            DisplayErrorContext(error).to_string(),
+            false,
+        ),
     }
 }
 
@@ -138,11 +195,12 @@ fn classify_stream(error: &SdkError<ConverseStreamOutputError, RawMessage>) -> M
             _ => other.code().unwrap_or("UnknownError").to_owned(),
         },
     };
-    ModelError {
-        retryable: RETRYABLE_CODES.contains(&code.to_ascii_lowercase().as_str()),
-        message: service.err().message().unwrap_or("no message").to_owned(),
+    let retryable = RETRYABLE_CODES.contains(&code.to_ascii_lowercase().as_str());
+    ModelError::new(
         code,
-    }
+        service.err().message().unwrap_or("no message"),
+        retryable,
+    )
 }
 
 /// The Bedrock client and the fixed parts of every request.
@@ -220,11 +278,7 @@ impl Model {
 }
 
 fn stream_timeout() -> ModelError {
-    ModelError {
-        code: "Timeout".into(),
-        message: "the model stream went quiet for too long".into(),
-        retryable: true,
-    }
+    ModelError::new("Timeout", "the model stream went quiet for too long", true)
 }
 
 /// An open model stream.
@@ -284,5 +338,37 @@ fn translate(output: ConverseStreamOutput) -> Option<ModelEvent> {
             })
         }),
         _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_caller_gets_one_plain_sentence_per_failure_class() {
+        let leaky = "arn:aws:bedrock:us-east-1:123456789012:model/x at https://bedrock.example (aws_smithy::Error)";
+        let cases = [
+            ("ThrottlingException", true, BUSY),
+            ("throttlingException", true, BUSY),
+            ("ServiceUnavailableException", true, BUSY),
+            ("Timeout", true, SLOW),
+            ("ModelTimeoutException", true, SLOW),
+            ("ConnectionError", true, INTERRUPTED),
+            ("ModelStreamErrorException", true, INTERRUPTED),
+            ("ValidationException", false, REFUSED),
+            ("AccessDeniedException", false, REFUSED),
+            ("RequestError", false, REFUSED),
+        ];
+        for (code, retryable, expected) in cases {
+            let error = ModelError::new(code, leaky, retryable);
+            assert_eq!(error.public_message(), expected, "{code}");
+            assert!(error.to_string().contains(leaky), "the logs keep the cause");
+        }
+        for message in [BUSY, SLOW, INTERRUPTED, NO_CREDENTIALS, REFUSED] {
+            for internal in ["::", "http", "arn:", "Exception"] {
+                assert!(!message.contains(internal), "{message}");
+            }
+        }
     }
 }

@@ -8,13 +8,12 @@
 
 use std::sync::Arc;
 
-use base64::Engine;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use rmcp::model::{JsonObject, Tool, ToolAnnotations};
 use schemars::JsonSchema;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
+use service_runtime::signed_cursor::CursorSigner;
 
 use super::ToolOutcome;
 use super::access::Access;
@@ -251,6 +250,8 @@ const PRODUCT: &str = "SELECT p.product_id, p.sku, p.name, p.description, p.cate
 #[derive(Debug)]
 pub struct AuroraTools {
     db: DataApi,
+    /// Seals the order list's cursors to the customer, the status filter and the caller.
+    cursors: CursorSigner,
 }
 
 /// One tool's static description.
@@ -313,11 +314,37 @@ enum CallError {
     NotFound(String),
     #[error(transparent)]
     Db(#[from] DbError),
+    /// A result that could not be turned into the tool's output.
+    #[error("{0}")]
+    Internal(String),
+}
+
+const COULD_NOT_ANSWER: &str =
+    "the order database could not answer this request; answer without it";
+
+/// What the model is told when the database fails: one plain sentence per failure class and
+/// what to do.
+fn plain_db_failure(error: &DbError) -> &'static str {
+    match error {
+        DbError::Timeout { .. } => {
+            "the order database did not answer in time; try the same call again in a moment"
+        }
+        DbError::Unavailable { .. } => {
+            "the order database is starting up or busy; try the same call again in a moment"
+        }
+        DbError::Unreachable { .. } => {
+            "the order database could not be reached; try the same call again in a moment"
+        }
+        DbError::StatementTimeout { .. } => {
+            "the order database took too long on this request and stopped it; try a narrower request"
+        }
+        DbError::Refused { .. } | DbError::Decode { .. } => COULD_NOT_ANSWER,
+    }
 }
 
 impl AuroraTools {
-    pub fn new(db: DataApi) -> Self {
-        Self { db }
+    pub fn new(db: DataApi, cursors: CursorSigner) -> Self {
+        Self { db, cursors }
     }
 
     /// The tools, as an MCP listing would describe them.
@@ -348,7 +375,7 @@ impl AuroraTools {
         let answer = async {
             match tool {
                 "get_customer_profile" => self.customer_profile(parse(arguments)?, access).await,
-                "list_customer_orders" => self.customer_orders(parse(arguments)?).await,
+                "list_customer_orders" => self.customer_orders(parse(arguments)?, access).await,
                 "get_order" => self.order(parse(arguments)?, access).await,
                 "search_products" => self.search_products(parse(arguments)?).await,
                 "get_product" => self.product(parse(arguments)?).await,
@@ -358,13 +385,19 @@ impl AuroraTools {
         .await;
         match answer {
             Ok(output) => ToolOutcome::ok(output),
+            // The cause (statement, service code, endpoint) is for the logs, where the turn's
+            // span adds the request id; the model gets the plain sentence.
             Err(CallError::Db(error)) if error.is_transient() => {
                 tracing::warn!(tool, %error, "Aurora tool failed");
-                ToolOutcome::error(format!("{error}; try the same call again in a moment"))
+                ToolOutcome::error(plain_db_failure(&error))
             }
             Err(CallError::Db(error)) => {
                 tracing::error!(tool, %error, "Aurora tool failed");
-                ToolOutcome::error("the order database could not answer this request")
+                ToolOutcome::error(plain_db_failure(&error))
+            }
+            Err(CallError::Internal(detail)) => {
+                tracing::error!(tool, %detail, "Aurora tool failed");
+                ToolOutcome::error(COULD_NOT_ANSWER)
             }
             Err(error) => ToolOutcome::error(error.to_string()),
         }
@@ -400,13 +433,29 @@ impl AuroraTools {
         to_value(&profile)
     }
 
-    async fn customer_orders(&self, input: OrdersQuery) -> Result<Value, CallError> {
+    async fn customer_orders(
+        &self,
+        input: OrdersQuery,
+        access: &Access,
+    ) -> Result<Value, CallError> {
         let customer_id = input.customer_id.as_deref().ok_or_else(|| {
             CallError::Input("customer_id is required: whose orders should be listed?".to_owned())
         })?;
         let customer_id = checked_id("customer_id", customer_id)?;
         let page_size = page_size(input.page_size, "page_size")?;
-        let after = input.cursor.as_deref().map(decode_cursor).transpose()?;
+        // The page size is left out: a caller may change it from one page to the next.
+        let owner = access.cursor_owner();
+        let binding = [
+            "list_customer_orders",
+            customer_id,
+            input.status.map_or("any", OrderStatus::as_str),
+            owner.as_str(),
+        ];
+        let after = input
+            .cursor
+            .as_deref()
+            .map(|cursor| decode_cursor(&self.cursors, &binding, cursor))
+            .transpose()?;
         let (after_placed, after_order) = match &after {
             Some((placed, order)) => (Some(placed.as_str()), Some(order.as_str())),
             None => (None, None),
@@ -429,7 +478,7 @@ impl AuroraTools {
             orders.truncate(usize::from(page_size));
             orders
                 .last()
-                .map(|last| encode_cursor(&last.placed_at, &last.order_id))
+                .map(|last| encode_cursor(&self.cursors, &binding, &last.placed_at, &last.order_id))
         } else {
             None
         };
@@ -546,7 +595,7 @@ fn parse<T: DeserializeOwned>(arguments: JsonObject) -> Result<T, CallError> {
 }
 
 fn to_value<T: Serialize>(value: &T) -> Result<Value, CallError> {
-    serde_json::to_value(value).map_err(|e| CallError::Input(e.to_string()))
+    serde_json::to_value(value).map_err(|e| CallError::Internal(e.to_string()))
 }
 
 fn checked_id<'a>(field: &str, id: &'a str) -> Result<&'a str, CallError> {
@@ -581,17 +630,29 @@ fn escape_like(text: &str) -> String {
         .replace('_', "\\_")
 }
 
-fn encode_cursor(placed_at: &str, order_id: &str) -> String {
-    URL_SAFE_NO_PAD.encode(format!("{placed_at}|{order_id}"))
+/// The cursor after the order (`placed_at`, `order_id`): the sort key of the last row, sealed
+/// to the list's `binding` (tool, customer, status filter, caller).
+fn encode_cursor(
+    signer: &CursorSigner,
+    binding: &[&str],
+    placed_at: &str,
+    order_id: &str,
+) -> String {
+    signer.seal(binding, format!("{placed_at}|{order_id}").as_bytes())
 }
 
-fn decode_cursor(cursor: &str) -> Result<(String, String), CallError> {
+/// The sort key a cursor continues after, if it was sealed for this very list and caller.
+fn decode_cursor(
+    signer: &CursorSigner,
+    binding: &[&str],
+    cursor: &str,
+) -> Result<(String, String), CallError> {
     let invalid = || {
         CallError::Input(
-            "the cursor is not valid for this list; pass next_cursor from the previous page unchanged, or omit it".to_owned(),
+            "the cursor is not valid for this list; pass the next_cursor from the previous page of the same list unchanged, or omit it to start from the first page".to_owned(),
         )
     };
-    let bytes = URL_SAFE_NO_PAD.decode(cursor).map_err(|_| invalid())?;
+    let bytes = signer.open(binding, cursor).map_err(|_| invalid())?;
     let text = String::from_utf8(bytes).map_err(|_| invalid())?;
     let (placed, order) = text.split_once('|').ok_or_else(invalid)?;
     let placed_ok = chrono::DateTime::parse_from_rfc3339(placed).is_ok();
@@ -618,22 +679,70 @@ mod tests {
         }
     }
 
+    const BINDING: [&str; 4] = [
+        "list_customer_orders",
+        "CUST-001",
+        "any",
+        "customer:CUST-001",
+    ];
+
+    fn signer() -> CursorSigner {
+        CursorSigner::new().expect("the system has a random source")
+    }
+
     #[test]
     fn cursors_round_trip_and_forgeries_are_refused() {
-        let cursor = encode_cursor("2026-01-02T03:04:05Z", "ORD-00001");
-        let (placed, order) = decode_cursor(&cursor).expect("valid");
+        let signer = signer();
+        let cursor = encode_cursor(&signer, &BINDING, "2026-01-02T03:04:05Z", "ORD-00001");
+        let (placed, order) = decode_cursor(&signer, &BINDING, &cursor).expect("valid");
         assert_eq!(
             (placed.as_str(), order.as_str()),
             ("2026-01-02T03:04:05Z", "ORD-00001")
         );
+        let unsigned = base64::Engine::encode(
+            &base64::engine::general_purpose::URL_SAFE_NO_PAD,
+            "2026-01-02T03:04:05Z|ORD-00001",
+        );
         for bad in [
             "",
             "!!",
-            &URL_SAFE_NO_PAD.encode("yesterday|ORD-1"),
-            &URL_SAFE_NO_PAD.encode("2026-01-02T03:04:05Z|x'; DROP"),
+            unsigned.as_str(),
+            &signer.seal(&BINDING, b"yesterday|ORD-1"),
+            &signer.seal(&BINDING, b"2026-01-02T03:04:05Z|x'; DROP"),
         ] {
-            assert!(decode_cursor(bad).is_err(), "{bad:?}");
+            assert!(decode_cursor(&signer, &BINDING, bad).is_err(), "{bad:?}");
         }
+    }
+
+    #[test]
+    fn a_cursor_only_continues_its_customer_filter_and_caller() {
+        let signer = signer();
+        let cursor = encode_cursor(&signer, &BINDING, "2026-01-02T03:04:05Z", "ORD-00001");
+        for other in [
+            [
+                "list_customer_orders",
+                "CUST-002",
+                "any",
+                "customer:CUST-001",
+            ],
+            [
+                "list_customer_orders",
+                "CUST-001",
+                "shipped",
+                "customer:CUST-001",
+            ],
+            ["list_customer_orders", "CUST-001", "any", "staff:alice"],
+            ["list_customer_orders", "CUST-001", "any", "unrestricted"],
+        ] {
+            assert!(
+                decode_cursor(&signer, &other, &cursor).is_err(),
+                "{other:?}"
+            );
+        }
+        assert!(
+            decode_cursor(&CursorSigner::new().expect("key"), &BINDING, &cursor).is_err(),
+            "a cursor of another process"
+        );
     }
 
     #[test]

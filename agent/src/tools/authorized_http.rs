@@ -13,7 +13,10 @@
 //! A request refused with 401 (with or without a `WWW-Authenticate` challenge) makes the client
 //! forget the token it sent and retry once with fresh credentials: a refused POST was not
 //! processed, so repeating it is safe. A second 401 ends in
-//! [`AuthorizedHttpError::Refused`].
+//! [`AuthorizedHttpError::Refused`]. An AgentCore Identity source ends there at the first 401:
+//! only a request's own workload access token may fetch its next token (see `outbound_auth`),
+//! and this layer serves every request of the source, so the retry is left to the request's
+//! code in `mcp`, which holds that token.
 
 use std::borrow::Cow;
 use std::collections::HashMap;
@@ -51,17 +54,19 @@ fn trace_context_of(message: &ClientJsonRpcMessage) -> Vec<(HeaderName, HeaderVa
         .collect()
 }
 
-/// Why an authorized request failed, beyond what rmcp's errors say.
+/// Why an authorized request failed, beyond what rmcp's errors say. For the logs only.
 #[derive(Debug, thiserror::Error)]
 pub enum AuthorizedHttpError {
     #[error(transparent)]
     Http(#[from] reqwest::Error),
     #[error(transparent)]
     Auth(#[from] OutboundAuthError),
-    #[error(
-        "MCP source {source_name} refused the credentials (HTTP 401, again after fetching fresh ones)"
-    )]
-    Refused { source_name: String },
+    #[error("MCP source {source_name} refused the credentials (HTTP 401{})", if *.retried { ", again after fetching fresh ones" } else { "" })]
+    Refused {
+        source_name: String,
+        /// Whether fresh credentials were tried too (not for Identity, see the module doc).
+        retried: bool,
+    },
 }
 
 type Error = StreamableHttpError<AuthorizedHttpError>;
@@ -123,9 +128,11 @@ impl AuthorizedClient {
             };
             match send(headers, pass_on).await {
                 Err(error) if is_unauthorized(&error) => {
-                    if refused {
+                    if refused || self.auth.needs_workload_token() {
+                        self.auth.invalidate_refused(&credentials);
                         return Err(StreamableHttpError::Client(AuthorizedHttpError::Refused {
                             source_name: self.auth.source_name().to_owned(),
+                            retried: refused,
                         }));
                     }
                     refused = true;
@@ -479,6 +486,39 @@ mod tests {
             "{error}"
         );
         assert_eq!(server.seen.load(Ordering::SeqCst), 2);
+    }
+
+    #[tokio::test]
+    async fn an_identity_source_without_a_token_at_hand_sends_nothing_and_fetches_nothing() {
+        let (url, server) = start(0, false).await;
+        let aws = aws_config::SdkConfig::builder()
+            .behavior_version(aws_config::BehaviorVersion::latest())
+            .region(aws_config::Region::new("us-east-1"))
+            .build();
+        let auth = OutboundAuth::new(
+            "gateway",
+            &super::super::outbound_auth::AuthConfig::AgentcoreIdentity {
+                provider_name: "gateway-m2m".to_owned(),
+                scopes: vec![],
+            },
+            &aws,
+            std::time::Duration::from_secs(1),
+        )
+        .expect("valid");
+        let error = AuthorizedClient::new(reqwest::Client::new(), Arc::new(auth))
+            .post_message(url.into(), ping(), None, None, HashMap::new())
+            .await
+            .expect_err("no token at hand");
+        assert!(
+            matches!(
+                error,
+                StreamableHttpError::Client(AuthorizedHttpError::Auth(
+                    OutboundAuthError::NoTokenAtHand { .. }
+                ))
+            ),
+            "{error}"
+        );
+        assert_eq!(server.seen.load(Ordering::SeqCst), 0);
     }
 
     #[tokio::test]

@@ -6,6 +6,14 @@
 //! `Mcp-Session-Id` the server (or the runtime) hands out is echoed on later requests; a call
 //! that fails at the transport level drops it so the next call reconnects. Every request has a
 //! timeout.
+//!
+//! Every list and call is made for a request and carries that request's workload access token
+//! (or none): credentials are prepared with it before the request, and when an AgentCore
+//! Identity token turns out to be gone (expired, or refused with a 401) the request prepares
+//! again with its own token and retries once (see `outbound_auth`).
+//!
+//! [`SourceError`]'s `Display` is for the logs (it names URLs, ARNs and causes);
+//! [`SourceError::plain`] is the short sentence the model and the caller get.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -14,14 +22,16 @@ use rmcp::RoleClient;
 use rmcp::model::{
     CallToolRequestParams, CallToolResult, JsonObject, MetaObject, RequestMetaObject, Tool,
 };
-use rmcp::service::{RunningService, ServiceExt};
-use rmcp::transport::StreamableHttpClientTransport;
-use rmcp::transport::streamable_http_client::StreamableHttpClientTransportConfig;
+use rmcp::service::{ClientInitializeError, RunningService, ServiceExt};
+use rmcp::transport::streamable_http_client::{
+    StreamableHttpClientTransportConfig, StreamableHttpError,
+};
+use rmcp::transport::{DynamicTransportError, StreamableHttpClientTransport};
 use serde::Deserialize;
 use tokio::sync::Mutex;
 use tracing::Instrument;
 
-use super::authorized_http::AuthorizedClient;
+use super::authorized_http::{AuthorizedClient, AuthorizedHttpError};
 use super::outbound_auth::{AuthConfig, OutboundAuth, OutboundAuthError};
 use crate::contract::context::Secret;
 
@@ -179,7 +189,7 @@ fn percent_encode(text: &str) -> String {
 }
 
 /// Why a source could not be used.
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 pub enum SourceError {
     #[error("MCP source {source_name} is unreachable: {detail}")]
     Unreachable { source_name: String, detail: String },
@@ -188,10 +198,65 @@ pub enum SourceError {
         source_name: String,
         timeout_ms: u64,
     },
-    #[error("MCP source {source_name} refused the call: {detail}")]
-    Protocol { source_name: String, detail: String },
+    #[error("MCP source {source_name} refused the call: JSON-RPC error {code}: {detail}")]
+    Protocol {
+        source_name: String,
+        code: i32,
+        detail: String,
+    },
+    #[error("MCP source {source_name} refused the credentials (HTTP 401)")]
+    Refused { source_name: String },
     #[error(transparent)]
     Auth(#[from] OutboundAuthError),
+}
+
+impl SourceError {
+    /// What the model (and the caller, who sees tool results) is told: one stable sentence per
+    /// failure class, naming the source by its configured name and saying what to do. The
+    /// cause stays in the `Display`, for the logs.
+    pub fn plain(&self, source_name: &str) -> String {
+        match self {
+            SourceError::Timeout { .. } => {
+                format!("the {source_name} tools did not answer in time; try again in a moment")
+            }
+            SourceError::Unreachable { .. } => {
+                format!("the {source_name} tools are unavailable right now; try again in a moment")
+            }
+            // Invalid parameters are the caller's to fix, in the source's own words, like an
+            // `isError` result.
+            SourceError::Protocol { code, detail, .. }
+                if *code == rmcp::model::ErrorCode::INVALID_PARAMS.0 =>
+            {
+                format!("the {source_name} tools refused the arguments: {detail}")
+            }
+            SourceError::Protocol { .. } => {
+                format!("the {source_name} tools could not run this call; answer without them")
+            }
+            SourceError::Refused { .. }
+            | SourceError::Auth(
+                OutboundAuthError::NoTokenAtHand { .. }
+                | OutboundAuthError::Timeout { .. }
+                | OutboundAuthError::Fetch { .. }
+                | OutboundAuthError::Config { .. }
+                | OutboundAuthError::MissingVariable { .. },
+            ) => format!(
+                "the {source_name} tools are unavailable right now because the agent could not sign in to them; try again later"
+            ),
+            SourceError::Auth(OutboundAuthError::MissingWorkloadToken { .. }) => format!(
+                "the {source_name} tools are not available in this conversation because the request was not signed by the runtime; tell the customer you cannot look that up now"
+            ),
+        }
+    }
+
+    /// Whether a request holding a workload access token should prepare again and retry: its
+    /// Identity token was gone or refused.
+    fn wants_a_new_token(&self) -> bool {
+        matches!(
+            self,
+            SourceError::Refused { .. }
+                | SourceError::Auth(OutboundAuthError::NoTokenAtHand { .. })
+        )
+    }
 }
 
 type Client = RunningService<RoleClient, ()>;
@@ -204,6 +269,8 @@ pub struct McpSource {
     http: reqwest::Client,
     timeout: Duration,
     client: Mutex<Option<Arc<Client>>>,
+    /// Why the latest listing failed; `None` once one succeeds.
+    listing_failure: std::sync::Mutex<Option<SourceError>>,
 }
 
 impl std::fmt::Debug for McpSource {
@@ -247,6 +314,7 @@ impl McpSource {
             http,
             timeout,
             client: Mutex::new(None),
+            listing_failure: std::sync::Mutex::new(None),
         })
     }
 
@@ -272,9 +340,11 @@ impl McpSource {
         let client = tokio::time::timeout(self.timeout, ().serve(transport))
             .await
             .map_err(|_| self.timeout_error())?
-            .map_err(|e| SourceError::Unreachable {
-                source_name: self.name.clone(),
-                detail: e.to_string(),
+            .map_err(|e| match &e {
+                ClientInitializeError::TransportError { error, .. } => self
+                    .credentials_failure(error)
+                    .unwrap_or_else(|| self.unreachable(&e)),
+                _ => self.unreachable(&e),
             })?;
         let client = Arc::new(client);
         *slot = Some(client.clone());
@@ -292,18 +362,102 @@ impl McpSource {
         }
     }
 
-    /// Every tool the source offers.
-    pub async fn list_tools(&self) -> Result<Vec<Tool>, SourceError> {
-        let client = self.client().await?;
-        self.within_timeout(client.list_all_tools()).await
+    fn unreachable(&self, error: &dyn std::error::Error) -> SourceError {
+        SourceError::Unreachable {
+            source_name: self.name.clone(),
+            detail: error.to_string(),
+        }
     }
 
-    /// Calls `tool` (its name at this source) with `arguments`, in a client span whose trace
-    /// context travels in the request's `_meta` (and so in its HTTP headers).
+    fn protocol(&self, error: &rmcp::model::ErrorData) -> SourceError {
+        SourceError::Protocol {
+            source_name: self.name.clone(),
+            code: error.code.0,
+            detail: error.message.to_string(),
+        }
+    }
+
+    /// The credentials failure inside a transport error, if that is what it is: the auth layer
+    /// could not produce credentials, or the source refused them.
+    fn credentials_failure(&self, error: &DynamicTransportError) -> Option<SourceError> {
+        match error
+            .error
+            .downcast_ref::<StreamableHttpError<AuthorizedHttpError>>()?
+        {
+            StreamableHttpError::Client(AuthorizedHttpError::Auth(auth)) => {
+                Some(SourceError::Auth(auth.clone()))
+            }
+            StreamableHttpError::Client(AuthorizedHttpError::Refused { .. }) => {
+                Some(SourceError::Refused {
+                    source_name: self.name.clone(),
+                })
+            }
+            _ => None,
+        }
+    }
+
+    /// Prepares credentials for a request carrying `workload_token` and runs `request`; when
+    /// its Identity token was gone or refused, prepares again with the same workload token (so
+    /// a new token is fetched with this request's own) and runs it once more. A refused
+    /// request was not processed, so repeating it is safe.
+    async fn for_request<T, Fut>(
+        &self,
+        workload_token: Option<&Secret>,
+        request: impl Fn() -> Fut,
+    ) -> Result<T, SourceError>
+    where
+        Fut: std::future::Future<Output = Result<T, SourceError>>,
+    {
+        self.prepare(workload_token).await?;
+        match request().await {
+            Err(error)
+                if error.wants_a_new_token()
+                    && self.needs_workload_token()
+                    && workload_token.is_some() =>
+            {
+                tracing::info!(source = %self.name, %error, "fetching a new token with this request's workload access token and retrying once");
+                self.prepare(workload_token).await?;
+                request().await
+            }
+            other => other,
+        }
+    }
+
+    /// Every tool the source offers, listed for a request carrying `workload_token` (none for
+    /// the background listing). The outcome is remembered for [`Self::listing_failure`].
+    pub async fn list_tools(
+        &self,
+        workload_token: Option<&Secret>,
+    ) -> Result<Vec<Tool>, SourceError> {
+        let listed = self
+            .for_request(workload_token, || async {
+                let client = self.client().await?;
+                self.within_timeout(client.list_all_tools()).await
+            })
+            .await;
+        *self
+            .listing_failure
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = listed.as_ref().err().cloned();
+        listed
+    }
+
+    /// Why the latest listing failed, if it did.
+    pub fn listing_failure(&self) -> Option<SourceError> {
+        self.listing_failure
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
+    }
+
+    /// Calls `tool` (its name at this source) with `arguments` for a request carrying
+    /// `workload_token`, in a client span whose trace context travels in the request's `_meta`
+    /// (and so in its HTTP headers).
     pub async fn call(
         &self,
         tool: &str,
         arguments: JsonObject,
+        workload_token: Option<&Secret>,
     ) -> Result<CallToolResult, SourceError> {
         let span = tracing::info_span!(
             "mcp_call",
@@ -322,10 +476,10 @@ impl McpSource {
         }
         let mut request = CallToolRequestParams::new(tool.to_owned()).with_arguments(arguments);
         request.meta = Some(RequestMetaObject(meta));
-        async {
+        self.for_request(workload_token, || async {
             let client = self.client().await?;
-            self.within_timeout(client.call_tool(request)).await
-        }
+            self.within_timeout(client.call_tool(request.clone())).await
+        })
         .instrument(span)
         .await
     }
@@ -339,16 +493,11 @@ impl McpSource {
     ) -> Result<T, SourceError> {
         let failure = match tokio::time::timeout(self.timeout, request).await {
             Ok(Ok(value)) => return Ok(value),
-            Ok(Err(rmcp::ServiceError::McpError(error))) => {
-                return Err(SourceError::Protocol {
-                    source_name: self.name.clone(),
-                    detail: error.message.to_string(),
-                });
-            }
-            Ok(Err(e)) => SourceError::Unreachable {
-                source_name: self.name.clone(),
-                detail: e.to_string(),
-            },
+            Ok(Err(rmcp::ServiceError::McpError(error))) => return Err(self.protocol(&error)),
+            Ok(Err(rmcp::ServiceError::TransportSend(error))) => self
+                .credentials_failure(&error)
+                .unwrap_or_else(|| self.unreachable(&error)),
+            Ok(Err(e)) => self.unreachable(&e),
             Err(_) => self.timeout_error(),
         };
         self.forget_client().await;

@@ -7,10 +7,18 @@
 //! joins when it comes up. A source whose tokens need a request's workload access token is
 //! listed by the first turn that brings one. A turn uses the catalogue as it is when the turn
 //! starts, narrowed for a large gateway to the tools its search finds for the prompt.
+//!
+//! A source a turn cannot use (no workload access token for an Identity source, its token
+//! cannot be had, or it has never been listed because it fails) has every tool left out of that
+//! turn's catalogue; the model is told so in plain words (the source's configured name, what to
+//! tell the customer), and a call it makes to such a tool anyway is refused in the same words.
+//! Failures reach the model as short stable sentences ([`mcp::SourceError::plain`]); their
+//! causes go to the logs with the request id.
 
 pub mod access;
 pub mod aurora;
 pub mod authorized_http;
+pub mod caller_cursors;
 pub mod mcp;
 pub mod names;
 pub mod outbound_auth;
@@ -26,7 +34,9 @@ use crate::contract::context::Secret;
 use crate::events::ToolStatus;
 use access::Access;
 use aurora::AuroraTools;
+use caller_cursors::CallerCursors;
 use mcp::{Endpoint, GATEWAY_SEARCH_TOOL, McpSource, SourceError};
+use outbound_auth::OutboundAuthError;
 
 /// How often a listed source is listed again.
 const REFRESH_EVERY: Duration = Duration::from_secs(300);
@@ -56,7 +66,7 @@ impl Source {
     async fn list_tools(&self) -> Result<Vec<Tool>, SourceError> {
         match self {
             Source::Aurora(_) => Ok(AuroraTools::list()),
-            Source::Mcp(source) => source.list_tools().await,
+            Source::Mcp(source) => source.list_tools(None).await,
         }
     }
 }
@@ -66,6 +76,8 @@ impl Source {
 pub struct CallContext {
     pub access: Access,
     pub workload_token: Option<Secret>,
+    /// The request's id, on every log line about its tool calls.
+    pub request_id: String,
 }
 
 /// A tool as offered to the model.
@@ -89,6 +101,9 @@ pub struct CatalogEntry {
 pub struct Catalog {
     pub entries: Vec<CatalogEntry>,
     by_name: HashMap<String, usize>,
+    /// The tools of sources this turn cannot use, by Bedrock name, with what a call to one is
+    /// told (see [`Toolbox::catalog_for_turn`]).
+    withheld: HashMap<String, Arc<str>>,
 }
 
 impl Catalog {
@@ -126,11 +141,66 @@ impl Catalog {
             .enumerate()
             .map(|(i, e)| (e.bedrock_name.clone(), i))
             .collect();
-        Self { entries, by_name }
+        Self {
+            entries,
+            by_name,
+            withheld: HashMap::new(),
+        }
+    }
+
+    /// These entries, keeping what is withheld.
+    fn with_entries(&self, entries: Vec<CatalogEntry>) -> Self {
+        Self {
+            withheld: self.withheld.clone(),
+            ..Self::from_entries(entries)
+        }
+    }
+
+    /// This catalogue without the tools of the `unavailable` sources (by index), which are
+    /// withheld with their source's note.
+    fn withholding(&self, unavailable: &[(usize, String)]) -> Self {
+        let mut withheld = self.withheld.clone();
+        let mut entries = Vec::with_capacity(self.entries.len());
+        for entry in &self.entries {
+            match unavailable.iter().find(|(index, _)| *index == entry.source) {
+                Some((_, note)) => {
+                    withheld.insert(entry.bedrock_name.clone(), Arc::from(note.as_str()));
+                }
+                None => entries.push(entry.clone()),
+            }
+        }
+        Self {
+            withheld,
+            ..Self::from_entries(entries)
+        }
     }
 
     pub fn get(&self, bedrock_name: &str) -> Option<&CatalogEntry> {
         self.by_name.get(bedrock_name).map(|&i| &self.entries[i])
+    }
+
+    /// What a call to `bedrock_name` is told when its source is unavailable to this turn.
+    pub fn withheld(&self, bedrock_name: &str) -> Option<&str> {
+        self.withheld.get(bedrock_name).map(AsRef::as_ref)
+    }
+}
+
+/// What the model is told about a source this turn cannot use, and what a call to one of its
+/// tools gets: plain words naming the source by its configured name and what to tell the
+/// customer; never a URL, an ARN or a type.
+fn unavailable_note(source_name: &str, error: &SourceError) -> String {
+    match error {
+        SourceError::Auth(OutboundAuthError::MissingWorkloadToken { .. }) => format!(
+            "The {source_name} tools are not available in this conversation because the request was not signed by the runtime; tell the customer you cannot look that up now."
+        ),
+        SourceError::Auth(_) | SourceError::Refused { .. } => format!(
+            "The {source_name} tools are not available right now because the agent could not sign in to them; tell the customer you cannot look that up now and to try again later."
+        ),
+        SourceError::Timeout { .. }
+        | SourceError::Unreachable { .. }
+        | SourceError::Protocol { .. } => format!(
+            "The {source_name} tools are not available right now; tell the customer you cannot look that up now and to try again later."
+        ),
     }
 }
 
@@ -187,15 +257,17 @@ pub struct Toolbox {
     sources: Vec<Arc<Source>>,
     listings: std::sync::Mutex<Vec<Listing>>,
     catalog: RwLock<Arc<Catalog>>,
+    cursors: CallerCursors,
 }
 
 impl Toolbox {
-    pub fn new(sources: Vec<Source>) -> Arc<Self> {
+    pub fn new(sources: Vec<Source>, cursors: CallerCursors) -> Arc<Self> {
         let count = sources.len();
         Arc::new(Self {
             sources: sources.into_iter().map(Arc::new).collect(),
             listings: std::sync::Mutex::new(vec![None; count]),
             catalog: RwLock::new(Arc::new(Catalog::default())),
+            cursors,
         })
     }
 
@@ -271,44 +343,55 @@ impl Toolbox {
             .map(|(at, _)| *at)
     }
 
-    /// The catalogue for one turn, and why any source's tools are missing from it. Sources that
-    /// need the request's workload access token get it now (and are listed if they have not
-    /// been, or not recently); a gateway with more tools than its limit is narrowed to what its
-    /// search finds for `prompt`.
+    /// The catalogue for one turn, and a note for the model on each source whose tools are
+    /// missing from it. Sources that need the request's workload access token are prepared
+    /// with it now (and listed if they have not been, or not recently); a source that cannot
+    /// be prepared, or has never been listed because listing fails, has all its tools withheld
+    /// from this turn. A gateway with more tools than its limit is narrowed to what its search
+    /// finds for `prompt`.
     pub async fn catalog_for_turn(
         &self,
         prompt: &str,
         context: &CallContext,
     ) -> (Arc<Catalog>, Vec<String>) {
-        let mut unavailable = Vec::new();
+        let workload_token = context.workload_token.as_ref();
+        let mut unavailable: Vec<(usize, String)> = Vec::new();
         for (index, source) in self.sources.iter().enumerate() {
             let Source::Mcp(mcp) = source.as_ref() else {
                 continue;
             };
-            if !mcp.needs_workload_token() {
-                continue;
-            }
-            if let Err(error) = mcp.prepare(context.workload_token.as_ref()).await {
-                tracing::warn!(source = %mcp.name, %error, "the source's tools are not available to this request");
-                unavailable.push(error.to_string());
-                continue;
-            }
-            let stale = self
-                .listed_at(index)
-                .is_none_or(|at| at.elapsed() > REFRESH_EVERY);
-            if stale {
-                match mcp.list_tools().await {
-                    Ok(tools) => {
-                        tracing::info!(source = %mcp.name, tools = tools.len(), "tools listed");
-                        self.set_listing(index, tools);
-                    }
-                    Err(error) => {
-                        tracing::warn!(source = %mcp.name, %error, "listing tools failed")
+            if mcp.needs_workload_token() {
+                if let Err(error) = mcp.prepare(workload_token).await {
+                    tracing::warn!(request_id = %context.request_id, source = %mcp.name, %error, "the source's tools are not available to this request");
+                    unavailable.push((index, unavailable_note(&mcp.name, &error)));
+                    continue;
+                }
+                let stale = self
+                    .listed_at(index)
+                    .is_none_or(|at| at.elapsed() > REFRESH_EVERY);
+                if stale {
+                    match mcp.list_tools(workload_token).await {
+                        Ok(tools) => {
+                            tracing::info!(request_id = %context.request_id, source = %mcp.name, tools = tools.len(), "tools listed");
+                            self.set_listing(index, tools);
+                        }
+                        Err(error) => {
+                            tracing::warn!(request_id = %context.request_id, source = %mcp.name, %error, "listing tools failed")
+                        }
                     }
                 }
             }
+            if self.listed_at(index).is_none()
+                && let Some(error) = mcp.listing_failure()
+            {
+                tracing::warn!(request_id = %context.request_id, source = %mcp.name, %error, "the source's tools are not available to this request");
+                unavailable.push((index, unavailable_note(&mcp.name, &error)));
+            }
         }
-        let catalog = self.catalog();
+        let mut catalog = self.catalog();
+        if !unavailable.is_empty() {
+            catalog = Arc::new(catalog.withholding(&unavailable));
+        }
         let mut narrowed = None;
         for (index, source) in self.sources.iter().enumerate() {
             let Source::Mcp(mcp) = source.as_ref() else {
@@ -332,16 +415,17 @@ impl Toolbox {
             let keep: HashSet<String> = if offered.len() <= max_tools {
                 offered.iter().map(|e| e.mcp_name.clone()).collect()
             } else {
-                self.search_gateway(mcp, prompt, max_tools, &offered).await
+                self.search_gateway(mcp, prompt, max_tools, &offered, context)
+                    .await
             };
             let entries = narrowed.get_or_insert_with(|| catalog.entries.clone());
             entries.retain(|e| e.source != index || keep.contains(&e.mcp_name));
         }
-        let catalog = match narrowed {
-            Some(entries) => Arc::new(Catalog::from_entries(entries)),
-            None => catalog,
-        };
-        (catalog, unavailable)
+        if let Some(entries) = narrowed {
+            catalog = Arc::new(catalog.with_entries(entries));
+        }
+        let notes = unavailable.into_iter().map(|(_, note)| note).collect();
+        (catalog, notes)
     }
 
     /// The names of at most `max_tools` gateway tools that its search finds for `prompt`; the
@@ -352,22 +436,30 @@ impl Toolbox {
         prompt: &str,
         max_tools: usize,
         offered: &[&CatalogEntry],
+        context: &CallContext,
     ) -> HashSet<String> {
         let known: HashSet<&str> = offered.iter().map(|e| e.mcp_name.as_str()).collect();
         let mut arguments = JsonObject::new();
         arguments.insert("query".to_owned(), Value::String(prompt.to_owned()));
-        let found: Vec<String> = match gateway.call(GATEWAY_SEARCH_TOOL, arguments).await {
+        let searched = gateway
+            .call(
+                GATEWAY_SEARCH_TOOL,
+                arguments,
+                context.workload_token.as_ref(),
+            )
+            .await;
+        let found: Vec<String> = match searched {
             Ok(result) => found_tool_names(&result)
                 .into_iter()
                 .filter(|name| known.contains(name.as_str()))
                 .take(max_tools)
                 .collect(),
             Err(error) => {
-                tracing::warn!(source = %gateway.name, %error, "gateway tool search failed");
+                tracing::warn!(request_id = %context.request_id, source = %gateway.name, %error, "gateway tool search failed");
                 Vec::new()
             }
         };
-        tracing::info!(source = %gateway.name, found = found.len(), offered = offered.len(), "gateway tools picked by search");
+        tracing::info!(request_id = %context.request_id, source = %gateway.name, found = found.len(), offered = offered.len(), "gateway tools picked by search");
         if found.is_empty() {
             return offered
                 .iter()
@@ -407,17 +499,39 @@ impl Toolbox {
                     .call(&entry.mcp_name, arguments, &context.access)
                     .await
             }
-            Source::Mcp(source) => self.call_mcp(source, entry, arguments, context).await,
+            Source::Mcp(source) => {
+                if self
+                    .cursors
+                    .open_argument(
+                        &source.name,
+                        &entry.mcp_name,
+                        &context.access,
+                        &mut arguments,
+                    )
+                    .is_err()
+                {
+                    tracing::info!(tool = %entry.mcp_name, source = %entry.source_name, "refused a cursor not issued to this caller for this tool");
+                    return ToolOutcome::error(caller_cursors::INVALID_CURSOR);
+                }
+                let mut outcome = self.call_mcp(source, entry, arguments, context).await;
+                if outcome.status == ToolStatus::Ok {
+                    self.cursors.seal_result(
+                        &source.name,
+                        &entry.mcp_name,
+                        &context.access,
+                        &mut outcome.output,
+                    );
+                }
+                outcome
+            }
         };
-        if outcome.status == ToolStatus::Ok && !context.access.may_see(&outcome.output) {
-            tracing::warn!(tool = %entry.mcp_name, source = %entry.source_name, "withheld a record of another customer");
-            return ToolOutcome::error(
-                "no such record exists for this customer; check the id with the customer",
-            );
-        }
-        outcome
+        screen_outcome(outcome, entry, &context.access)
     }
 
+    /// One MCP call for the request in `context`. A source that needs a workload access
+    /// token is refused at once for a request without one (the turn's catalogue already left
+    /// its tools out; this holds whatever the model names). Failures are logged with their
+    /// cause and the request id, and the model gets the plain sentence.
     async fn call_mcp(
         &self,
         source: &McpSource,
@@ -425,22 +539,62 @@ impl Toolbox {
         arguments: JsonObject,
         context: &CallContext,
     ) -> ToolOutcome {
-        let called = async {
-            source.prepare(context.workload_token.as_ref()).await?;
-            source.call(&entry.mcp_name, arguments).await
-        };
-        match called.await {
+        if source.needs_workload_token() && context.workload_token.is_none() {
+            let error = SourceError::Auth(OutboundAuthError::MissingWorkloadToken {
+                source_name: source.name.clone(),
+            });
+            tracing::warn!(request_id = %context.request_id, tool = %entry.mcp_name, source = %entry.source_name, %error, "tool call refused");
+            return ToolOutcome::error(unavailable_note(&source.name, &error));
+        }
+        match source
+            .call(&entry.mcp_name, arguments, context.workload_token.as_ref())
+            .await
+        {
             Ok(result) => ToolOutcome::from_result(result),
-            Err(error @ (SourceError::Timeout { .. } | SourceError::Unreachable { .. })) => {
-                tracing::warn!(tool = %entry.mcp_name, source = %entry.source_name, %error, "tool call failed");
-                ToolOutcome::error(format!(
-                    "{error}; the tool could not be reached, try again later or answer without it"
-                ))
-            }
             Err(error) => {
-                tracing::warn!(tool = %entry.mcp_name, source = %entry.source_name, %error, "tool call refused");
-                ToolOutcome::error(error.to_string())
+                tracing::warn!(request_id = %context.request_id, tool = %entry.mcp_name, source = %entry.source_name, %error, "tool call failed");
+                ToolOutcome::error(error.plain(&entry.source_name))
             }
+        }
+    }
+}
+
+/// A successful outcome as `access` may see it (see [`access::Access::screen`]). A text-only
+/// result is screened too when its text is JSON; other text cannot be read for owners, which
+/// is why our own sources return structured results.
+fn screen_outcome(outcome: ToolOutcome, entry: &CatalogEntry, access: &Access) -> ToolOutcome {
+    if outcome.status != ToolStatus::Ok {
+        return outcome;
+    }
+    let (output, from_text) = match outcome.output {
+        Value::Object(mut fields) if fields.len() == 1 && fields.contains_key("text") => {
+            match fields.remove("text") {
+                Some(Value::String(text)) => match serde_json::from_str::<Value>(&text) {
+                    Ok(parsed) => (parsed, true),
+                    Err(_) => return ToolOutcome::ok(json!({ "text": text })),
+                },
+                other => (json!({ "text": other }), false),
+            }
+        }
+        output => (output, false),
+    };
+    match access.screen(output) {
+        access::Screened::Visible {
+            value,
+            dropped_items,
+        } => {
+            if dropped_items > 0 {
+                tracing::warn!(tool = %entry.mcp_name, source = %entry.source_name, dropped_items, "dropped list items naming other customers from a tool result");
+            }
+            if from_text {
+                ToolOutcome::ok(json!({ "text": value.to_string() }))
+            } else {
+                ToolOutcome::ok(value)
+            }
+        }
+        access::Screened::Withheld => {
+            tracing::warn!(tool = %entry.mcp_name, source = %entry.source_name, "withheld a tool result naming another customer");
+            ToolOutcome::error(access::NOT_FOUND)
         }
     }
 }

@@ -22,6 +22,28 @@
 //! gives none, so it is read from the JWT's `exp` (unverified: the token is only forwarded, its
 //! audience verifies it), and a token that is no JWT is kept for [`FALLBACK_LIFETIME`].
 //!
+//! ## Workload access tokens
+//!
+//! An Identity token is fetched only in [`OutboundAuth::prepare`], with the workload access
+//! token of the request being served, which the caller passes in; nothing remembers a WAT
+//! after the call that brought it. [`OutboundAuth::headers`] never fetches one: it sends the
+//! cached token or fails with [`OutboundAuthError::NoTokenAtHand`], and the request's own code
+//! (`mcp`) prepares again with its own WAT and retries once. So a fetch made for request R
+//! always carries R's WAT, however many requests run at once, and a WAT is never used after
+//! its request (when it may have expired, or belong to a caller who has left).
+//!
+//! A request without a WAT gets [`OutboundAuthError::MissingWorkloadToken`] from `prepare`
+//! even when a token is cached: the runtime passes a WAT only for requests it vouches for (a
+//! JWT authorizer, or SigV4 with a runtime user id), and a request it did not vouch for must not
+//! ride on a token another request's WAT paid for.
+//!
+//! Requests that do carry a WAT share the cached token. That is safe because the flow is `M2M`:
+//! the token is the workload's own machine token (the credential provider's client
+//! credentials), the same whichever request's WAT paid for it, and it carries no user's
+//! identity or consent. The WAT only proves to Identity that the caller is this workload,
+//! serving a request the runtime vouched for. What each customer may see is decided per call by
+//! the tool layer's access rules, never by the token.
+//!
 //! Every network call (Identity, Secrets Manager, the token endpoint, the credentials provider)
 //! has the source's timeout. Tokens, secrets and workload tokens never appear in errors or logs:
 //! fetches are logged at info with the source name and the lifetime only.
@@ -84,8 +106,10 @@ fn default_sigv4_service() -> String {
     "bedrock-agentcore".to_owned()
 }
 
-/// Why no credentials could be had for a source. Never carries a token or a secret.
-#[derive(Debug, thiserror::Error)]
+/// Why no credentials could be had for a source. Never carries a token or a secret. These
+/// messages are for the logs: they name services, ARNs and URLs; the model and the caller get
+/// the plain words of `tools::mcp::SourceError::plain`.
+#[derive(Debug, Clone, thiserror::Error)]
 pub enum OutboundAuthError {
     #[error("MCP source {source_name}: invalid auth configuration: {detail}")]
     Config { source_name: String, detail: String },
@@ -103,6 +127,11 @@ pub enum OutboundAuthError {
          or another auth type for this source"
     )]
     MissingWorkloadToken { source_name: String },
+    #[error(
+        "MCP source {source_name}: no AgentCore Identity token is at hand (it expired or was refused since the request prepared it); \
+         only a request's own workload access token fetches a new one"
+    )]
+    NoTokenAtHand { source_name: String },
     #[error("MCP source {source_name}: {service} did not answer within {timeout_ms} ms")]
     Timeout {
         source_name: String,
@@ -263,9 +292,8 @@ struct IdentityAuth {
     client: aws_sdk_bedrockagentcore::Client,
     provider_name: String,
     scopes: Vec<String>,
-    /// The latest request's workload access token, for refreshes between requests' calls.
-    workload_token: Mutex<Option<Secret>>,
-    /// The `Authorization` value.
+    /// The `Authorization` value, shared by every request that brings a workload access token
+    /// (see the module doc).
     token: Cache<HeaderValue>,
 }
 
@@ -362,7 +390,6 @@ impl OutboundAuth {
                     client: aws_sdk_bedrockagentcore::Client::new(aws),
                     provider_name: provider_name.clone(),
                     scopes: scopes.clone(),
-                    workload_token: Mutex::new(None),
                     token: Cache::new(),
                 })
             }
@@ -439,13 +466,13 @@ impl OutboundAuth {
         matches!(self.method, AuthMethod::Identity(_))
     }
 
-    /// Before a call made for a request: remembers the request's workload access token (in
-    /// memory only, for refreshes) and makes sure a usable token is cached. No-op for
-    /// none/bearer_env/sigv4.
+    /// Before a call made for a request: makes sure a usable token is cached. Client
+    /// credentials fetch one when needed; none/bearer_env/sigv4 have nothing to prepare.
     ///
-    /// Identity without a workload token and nothing cached fails with
-    /// [`OutboundAuthError::MissingWorkloadToken`]: a token another request left behind is
-    /// not used for a request that brought none.
+    /// Identity needs the request's `workload_token`: without one it fails with
+    /// [`OutboundAuthError::MissingWorkloadToken`] even when a token is cached (a token another
+    /// request's WAT paid for is not used for a request that brought none); with one, a missing
+    /// or stale token is fetched with exactly that WAT.
     pub async fn prepare(
         &self,
         workload_token: Option<&crate::contract::context::Secret>,
@@ -456,23 +483,17 @@ impl OutboundAuth {
                 self.client_credentials_token(auth).await.map(drop)
             }
             AuthMethod::Identity(auth) => {
-                let Some(workload_token) = workload_token else {
-                    return match auth.token.usable() {
-                        Some(_) => Ok(()),
-                        None => Err(self.missing_workload_token()),
-                    };
-                };
-                *lock(&auth.workload_token) = Some(workload_token.clone());
-                self.identity_token(auth).await.map(drop)
+                let workload_token = workload_token.ok_or_else(|| self.missing_workload_token())?;
+                self.identity_token(auth, workload_token).await.map(drop)
             }
         }
     }
 
     /// The headers for one HTTP request with this exact body: `Authorization: Bearer <token>`
-    /// (cached; fetched when missing or near expiry: client credentials can always fetch,
-    /// Identity fetches with the remembered workload token), or the SigV4 headers
-    /// (`authorization`, `x-amz-date`, `x-amz-security-token` with temporary credentials)
-    /// signed over the method, the full URI (with its query) and the body.
+    /// (cached; client credentials fetch a missing or stale one, Identity never fetches here
+    /// and fails with [`OutboundAuthError::NoTokenAtHand`] instead, see the module doc), or the
+    /// SigV4 headers (`authorization`, `x-amz-date`, `x-amz-security-token` with temporary
+    /// credentials) signed over the method, the full URI (with its query) and the body.
     pub async fn headers(
         &self,
         method: &http::Method,
@@ -483,7 +504,14 @@ impl OutboundAuth {
         match &self.method {
             AuthMethod::None => Ok(HeaderMap::new()),
             AuthMethod::Bearer(value) => Ok(bearer(value.clone())),
-            AuthMethod::Identity(auth) => self.identity_token(auth).await.map(bearer),
+            AuthMethod::Identity(auth) => {
+                auth.token
+                    .usable()
+                    .map(bearer)
+                    .ok_or_else(|| OutboundAuthError::NoTokenAtHand {
+                        source_name: self.source_name.clone(),
+                    })
+            }
             AuthMethod::ClientCredentials(auth) => {
                 self.client_credentials_token(auth).await.map(bearer)
             }
@@ -565,12 +593,16 @@ impl OutboundAuth {
             })
     }
 
-    async fn identity_token(&self, auth: &IdentityAuth) -> Result<HeaderValue, OutboundAuthError> {
+    /// The cached Identity token, or one fetched with `workload_token`: the WAT of the request
+    /// this runs for. Callers that queue behind a concurrent fetch take its token; if that
+    /// fetch fails, the next in line fetches with its own WAT.
+    async fn identity_token(
+        &self,
+        auth: &IdentityAuth,
+        workload_token: &Secret,
+    ) -> Result<HeaderValue, OutboundAuthError> {
         auth.token
             .get(|| async {
-                let workload_token = lock(&auth.workload_token)
-                    .clone()
-                    .ok_or_else(|| self.missing_workload_token())?;
                 let call = async {
                     auth.client
                         .get_resource_oauth2_token()
@@ -870,6 +902,8 @@ mod tests {
 
     const SOURCE: &str = "gateway";
     const WAT: &str = "wat-secret-0001";
+    /// Another request's workload access token, also valid.
+    const OTHER_WAT: &str = "wat-secret-0002";
     const CLIENT_ID: &str = "client-1";
     const CLIENT_SECRET: &str = "s3cr3t-value-never-printed";
     const SECRET_ARN: &str = "arn:aws:secretsmanager:us-east-1:123456789012:secret:gw-AbCdEf";
@@ -1208,6 +1242,8 @@ mod tests {
         secret_string: String,
         /// Bodies of the token requests, and their Authorization headers.
         token_requests: Mutex<Vec<(String, String)>>,
+        /// The workload access token of each Identity call, in arrival order.
+        workload_tokens: Mutex<Vec<String>>,
     }
 
     fn now_secs() -> u64 {
@@ -1221,7 +1257,12 @@ mod tests {
         let n = fake.identity_calls.fetch_add(1, Ordering::SeqCst) + 1;
         tokio::time::sleep(fake.delay).await;
         let request: Value = serde_json::from_slice(&body).expect("JSON");
-        if request["workloadIdentityToken"] != WAT {
+        let wat = request["workloadIdentityToken"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned();
+        lock(&fake.workload_tokens).push(wat.clone());
+        if wat != WAT && wat != OTHER_WAT {
             return (
                 axum::http::StatusCode::FORBIDDEN,
                 [("x-amzn-errortype", "AccessDeniedException")],
@@ -1303,6 +1344,7 @@ mod tests {
             delay,
             secret_string: secret_string.to_owned(),
             token_requests: Mutex::new(Vec::new()),
+            workload_tokens: Mutex::new(Vec::new()),
         });
         let app = Router::new()
             .route("/identities/oauth2/token", post(identity))
@@ -1369,42 +1411,98 @@ mod tests {
             "{message}"
         );
         assert!(message.contains("JWT authorizer"), "{message}");
-        let headers_error = bearer_of(&auth).await.expect_err("nothing remembered");
+        let headers_error = bearer_of(&auth).await.expect_err("nothing cached");
         assert!(matches!(
             headers_error,
-            OutboundAuthError::MissingWorkloadToken { .. }
+            OutboundAuthError::NoTokenAtHand { .. }
         ));
         assert_eq!(fake.fake.identity_calls.load(Ordering::SeqCst), 0);
     }
 
     #[tokio::test]
-    async fn identity_tokens_are_cached_shared_and_refetched_after_invalidate() {
+    async fn a_request_without_a_workload_token_never_uses_the_cached_token() {
+        let fake = start_fake(3600, Duration::ZERO, CLIENT_SECRET).await;
+        let auth = identity_auth(&fake, Duration::from_secs(5));
+        auth.prepare(Some(&Secret::new(WAT.to_owned())))
+            .await
+            .expect("token fetched");
+        assert_eq!(fake.fake.identity_calls.load(Ordering::SeqCst), 1);
+        let error = auth
+            .prepare(None)
+            .await
+            .expect_err("a cached token is not enough without a WAT");
+        assert!(matches!(
+            error,
+            OutboundAuthError::MissingWorkloadToken { .. }
+        ));
+        assert_eq!(
+            fake.fake.identity_calls.load(Ordering::SeqCst),
+            1,
+            "no fetch either"
+        );
+        // A request that does bring one shares the machine token.
+        auth.prepare(Some(&Secret::new(OTHER_WAT.to_owned())))
+            .await
+            .expect("cached token shared");
+        assert_eq!(fake.fake.identity_calls.load(Ordering::SeqCst), 1);
+    }
+
+    #[tokio::test]
+    async fn only_the_requests_own_workload_token_fetches_after_an_invalidate() {
         let fake = start_fake(3600, Duration::from_millis(200), CLIENT_SECRET).await;
         let auth = Arc::new(identity_auth(&fake, Duration::from_secs(5)));
-        let wat = Secret::new(WAT.to_owned());
-        auth.prepare(Some(&wat)).await.expect("token fetched");
-        assert_eq!(fake.fake.identity_calls.load(Ordering::SeqCst), 1);
+        auth.prepare(Some(&Secret::new(WAT.to_owned())))
+            .await
+            .expect("token fetched");
         let first = bearer_of(&auth).await.expect("cached");
         assert!(first.starts_with("Bearer "), "{first}");
-        // A later request without a WAT still uses the cached token.
-        auth.prepare(None).await.expect("cached token is enough");
+
+        // After a 401 the HTTP layer cannot fetch: it has no request's WAT.
+        auth.invalidate();
+        assert!(matches!(
+            bearer_of(&auth).await,
+            Err(OutboundAuthError::NoTokenAtHand { .. })
+        ));
         assert_eq!(fake.fake.identity_calls.load(Ordering::SeqCst), 1);
 
-        // After a 401, ten concurrent requests share one fetch, made with the remembered WAT.
-        auth.invalidate();
+        // Ten concurrent requests of another caller share one fetch, made with their WAT and
+        // not with the first request's.
         let tasks: Vec<_> = (0..10)
             .map(|_| {
                 let auth = auth.clone();
-                tokio::spawn(async move { bearer_of(&auth).await })
+                tokio::spawn(async move {
+                    auth.prepare(Some(&Secret::new(OTHER_WAT.to_owned())))
+                        .await?;
+                    bearer_of(&auth).await
+                })
             })
             .collect();
         let mut seen = std::collections::HashSet::new();
         for task in tasks {
             seen.insert(task.await.expect("joins").expect("token"));
         }
-        assert_eq!(fake.fake.identity_calls.load(Ordering::SeqCst), 2);
         assert_eq!(seen.len(), 1, "everyone got the same new token");
         assert!(!seen.contains(&first));
+        assert_eq!(
+            *lock(&fake.fake.workload_tokens),
+            vec![WAT.to_owned(), OTHER_WAT.to_owned()]
+        );
+    }
+
+    #[tokio::test]
+    async fn a_fetch_refused_for_one_request_is_not_repeated_with_another_requests_token() {
+        let fake = start_fake(3600, Duration::ZERO, CLIENT_SECRET).await;
+        let auth = identity_auth(&fake, Duration::from_secs(5));
+        auth.prepare(Some(&Secret::new("expired-wat".to_owned())))
+            .await
+            .expect_err("refused");
+        auth.prepare(Some(&Secret::new(WAT.to_owned())))
+            .await
+            .expect("the next request fetches with its own");
+        assert_eq!(
+            *lock(&fake.fake.workload_tokens),
+            vec!["expired-wat".to_owned(), WAT.to_owned()]
+        );
     }
 
     #[tokio::test]

@@ -1,8 +1,8 @@
 //! The DynamoDB adapter: every call this server makes to DynamoDB goes through [`Store`].
 //!
 //! Tools ask the store for records and get typed values or a [`StoreError`] that says what went
-//! wrong in words a caller can act on; the store knows tables, indexes and cursors, nothing
-//! about MCP.
+//! wrong in words a caller can act on; the store knows tables, indexes and cursors (sealed with
+//! the process's [`CursorSigner`]), nothing about MCP.
 
 mod cursor;
 mod load;
@@ -21,6 +21,7 @@ use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::error::DisplayErrorContext;
 use aws_sdk_dynamodb::types::AttributeValue;
 use serde::de::DeserializeOwned;
+use service_runtime::signed_cursor::CursorSigner;
 
 use crate::config::StoreConfig;
 use crate::tables::{IndexDef, TableDef};
@@ -75,10 +76,11 @@ pub struct Page<T> {
     pub next_cursor: Option<String>,
 }
 
-/// Table names and the DynamoDB client.
+/// Table names, the DynamoDB client and the key that seals cursors.
 #[derive(Debug, Clone)]
 pub struct Store {
     client: Client,
+    cursors: CursorSigner,
     reviews_table: String,
     warranties_table: String,
     tickets_table: String,
@@ -88,13 +90,14 @@ type Item = HashMap<String, AttributeValue>;
 
 impl Store {
     /// Builds the client without any network call: credentials are resolved on first use.
-    pub async fn connect(config: &StoreConfig) -> Self {
-        Self::with_client(client(config).await, config)
+    pub async fn connect(config: &StoreConfig, cursors: CursorSigner) -> Self {
+        Self::with_client(client(config).await, config, cursors)
     }
 
-    pub fn with_client(client: Client, config: &StoreConfig) -> Self {
+    pub fn with_client(client: Client, config: &StoreConfig, cursors: CursorSigner) -> Self {
         Self {
             client,
+            cursors,
             reviews_table: config.reviews_table.clone(),
             warranties_table: config.warranties_table.clone(),
             tickets_table: config.tickets_table.clone(),
@@ -102,9 +105,12 @@ impl Store {
     }
 
     /// One page of the items in `index` whose partition key is `partition_value`, newest
-    /// (highest sort key) first.
+    /// (highest sort key) first. `list` names the list, then the value of each of its filters
+    /// ("any" for one not applied): with the rest of the query and the caller, it is what a
+    /// cursor is bound to.
     async fn query_page<T: DeserializeOwned>(
         &self,
+        list: &[&str],
         table: &'static TableDef,
         table_name: &str,
         index: &'static IndexDef,
@@ -112,10 +118,20 @@ impl Store {
         page: &PageRequest,
     ) -> Result<Page<T>, StoreError> {
         let key_attributes = [table.partition_key, index.partition_key, index.sort_key];
+        let binding = cursor::Binding {
+            signer: &self.cursors,
+            list,
+            table,
+            table_name,
+            index,
+            partition_value,
+            caller: &page.caller,
+            key_attributes: &key_attributes,
+        };
         let start_key = page
             .cursor
             .as_deref()
-            .map(|cursor| cursor::decode(cursor, table, index, partition_value, &key_attributes))
+            .map(|cursor| binding.decode(cursor))
             .transpose()?;
         let output = self
             .client
@@ -136,10 +152,7 @@ impl Store {
         let mut items = output.items.unwrap_or_default();
         let next_cursor = if items.len() > usize::from(page.size) {
             items.truncate(usize::from(page.size));
-            items
-                .last()
-                .map(|last| cursor::encode(table, index, last, &key_attributes))
-                .transpose()?
+            items.last().map(|last| binding.encode(last)).transpose()?
         } else {
             None
         };

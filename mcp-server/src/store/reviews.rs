@@ -38,6 +38,7 @@ impl Store {
         page: &PageRequest,
     ) -> Result<Page<Review>, StoreError> {
         self.query_page(
+            &["product_reviews"],
             &REVIEWS,
             &self.reviews_table,
             &REVIEWS_BY_PRODUCT,
@@ -53,6 +54,7 @@ impl Store {
         page: &PageRequest,
     ) -> Result<Page<Review>, StoreError> {
         self.query_page(
+            &["customer_reviews"],
             &REVIEWS,
             &self.reviews_table,
             &REVIEWS_BY_CUSTOMER,

@@ -14,7 +14,7 @@ use serde::Deserialize;
 use sha2::{Digest, Sha256};
 
 use super::{Page, PageRequest, Store, StoreError};
-use crate::model::{Ticket, TicketCategory, TicketNote, TicketPriority, TicketStatus};
+use crate::model::{Owned, Ticket, TicketCategory, TicketNote, TicketPriority, TicketStatus};
 use crate::tables::{TICKETS, TICKETS_BY_CUSTOMER, TICKETS_BY_CUSTOMER_STATUS};
 
 /// The most notes one ticket holds.
@@ -154,9 +154,12 @@ impl Store {
         Ok((stored.ticket, Creation::AlreadyExisted))
     }
 
-    pub async fn ticket(&self, ticket_id: &str) -> Result<Ticket, StoreError> {
+    /// The ticket. With `owner`, a ticket of any other customer is reported exactly as one
+    /// that does not exist.
+    pub async fn ticket(&self, ticket_id: &str, owner: Option<&str>) -> Result<Ticket, StoreError> {
         self.get(&TICKETS, &self.tickets_table, ticket_id, false)
             .await?
+            .filter(|ticket: &Ticket| ticket.visible_to(owner))
             .ok_or_else(|| StoreError::NotFound {
                 kind: "ticket",
                 id: ticket_id.to_owned(),
@@ -173,6 +176,7 @@ impl Store {
         match status {
             None => {
                 self.query_page(
+                    &["customer_tickets", "any"],
                     &TICKETS,
                     &self.tickets_table,
                     &TICKETS_BY_CUSTOMER,
@@ -184,6 +188,7 @@ impl Store {
             Some(status) => {
                 let partition = customer_status(customer_id, status);
                 self.query_page(
+                    &["customer_tickets", status.as_str()],
                     &TICKETS,
                     &self.tickets_table,
                     &TICKETS_BY_CUSTOMER_STATUS,
@@ -195,9 +200,9 @@ impl Store {
         }
     }
 
-    /// Appends a note and returns the updated ticket.
-    /// Appends `note` to a ticket. With `owner`, the ticket must belong to that customer: a
-    /// ticket of anyone else is reported as not found, and nothing is written.
+    /// Appends `note` to a ticket and returns the updated ticket. With `owner`, the ticket must
+    /// belong to that customer: a ticket of anyone else is reported exactly as one that does not
+    /// exist, and nothing is written.
     pub async fn add_ticket_note(
         &self,
         ticket_id: &str,
@@ -244,13 +249,9 @@ impl Store {
             Err(SdkError::ServiceError(e))
                 if matches!(e.err(), UpdateItemError::ConditionalCheckFailedException(_)) =>
             {
-                let ticket = self.ticket(ticket_id).await?;
-                if owner.is_some_and(|owner| owner != ticket.customer_id) {
-                    return Err(StoreError::NotFound {
-                        kind: "ticket",
-                        id: ticket_id.to_owned(),
-                    });
-                }
+                // Either the ticket is missing, not the owner's, or full; only the last is
+                // worth saying, and only to its owner.
+                self.ticket(ticket_id, owner).await?;
                 Err(StoreError::Conflict(format!(
                     "ticket {ticket_id} already has the maximum of {MAX_NOTES} notes; open a new ticket that refers to it"
                 )))
