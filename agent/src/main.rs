@@ -12,7 +12,6 @@
 mod aurora;
 mod config;
 mod contract;
-mod events;
 mod model;
 mod session;
 mod tools;
@@ -22,10 +21,8 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use anyhow::Context;
-use axum::serve::ListenerExt;
 use clap::Parser;
 use service_runtime::signed_cursor::CursorSigner;
-use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
 use crate::aurora::data_api::{DataApi, DataApiTarget};
@@ -187,41 +184,29 @@ async fn run(config: Config) -> anyhow::Result<()> {
         ending: CancellationToken::new(),
     });
     let router = contract::router(app.clone(), inbound_auth::AuthLayer::new(authenticator));
-    let listener = TcpListener::bind((config.host, config.port))
-        .await
-        .with_context(|| format!("cannot listen on {}:{}", config.host, config.port))?;
-    let address = listener
-        .local_addr()
-        .context("listener has no local address")?;
+    let (listener, address) = service_runtime::serve::bind(config.host, config.port).await?;
     tracing::info!(%address, model_id = %app.agent.model.model_id(), "listening");
 
     let grace = config.shutdown.grace();
     let ending = app.ending.clone();
-    let (signalled_tx, mut signalled_rx) = tokio::sync::watch::channel(false);
-    tokio::spawn(async move {
-        service_runtime::shutdown::signal().await;
-        tracing::info!(
-            grace_ms = grace.as_millis() as u64,
-            "shutdown requested; finishing running turns"
-        );
-        let _ = signalled_tx.send(true);
-        tokio::time::sleep(grace).await;
-        tracing::warn!("grace period over; ending the turns still running");
-        ending.cancel();
-    });
-    let mut graceful_rx = signalled_rx.clone();
-    let server = axum::serve(listener.tap_io(service_runtime::no_delay), router)
-        .with_graceful_shutdown(async move {
-            let _ = graceful_rx.wait_for(|signalled| *signalled).await;
-        });
-    // Streams end shortly after `ending` fires; this bounds the wait if a client stops reading.
-    let hard_stop = async move {
-        let _ = signalled_rx.wait_for(|signalled| *signalled).await;
-        tokio::time::sleep(grace + std::time::Duration::from_secs(2)).await;
+    let stages = service_runtime::serve::ShutdownStages {
+        grace,
+        // Streams end shortly after `ending` fires; this bounds the wait if a client stops reading.
+        linger: std::time::Duration::from_secs(2),
+        on_signal: Box::new(move || {
+            tracing::info!(
+                grace_ms = u64::try_from(grace.as_millis()).unwrap_or(u64::MAX),
+                "shutdown requested; finishing running turns"
+            );
+        }),
+        on_grace_over: Box::new(move || {
+            tracing::warn!("grace period over; ending the turns still running");
+            ending.cancel();
+        }),
     };
-    tokio::select! {
-        served = server => served.context("HTTP server failed")?,
-        () = hard_stop => tracing::warn!("connections still open after the grace period; exiting"),
+    let stopped = service_runtime::serve::serve_until_shutdown(listener, router, stages).await?;
+    if stopped == service_runtime::serve::Stopped::Abandoned {
+        tracing::warn!("connections still open after the grace period; exiting");
     }
     stopping.cancel();
     tracing::info!("stopped");

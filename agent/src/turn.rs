@@ -18,6 +18,7 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use agent_protocol::{Event, ToolStatus, Usage};
 use aws_sdk_bedrockruntime::types::{
     ContentBlock, ConversationRole, Message, Tool, ToolConfiguration, ToolInputSchema,
     ToolResultBlock, ToolResultContentBlock, ToolResultStatus, ToolSpecification, ToolUseBlock,
@@ -28,9 +29,8 @@ use tokio::sync::mpsc;
 use tracing::Instrument;
 
 use crate::config::ModelConfig;
-use crate::events::{Event, ToolStatus, Usage};
 use crate::model::bedrock::{Model, ModelError, ModelEvent, ModelRequest};
-use crate::model::document;
+use crate::model::{document, tool_blocks};
 use crate::tools::{CallContext, Catalog, CatalogEntry, ToolOutcome, Toolbox};
 
 /// Stop reason reported when a turn reaches the model-call limit.
@@ -166,7 +166,11 @@ impl Agent {
         let mut usage = Usage::default();
         let mut answer = String::new();
         for model_calls in 1..=self.settings.max_model_calls {
-            let messages: Vec<Message> = history.iter().chain(&new_messages).cloned().collect();
+            let mut messages: Vec<Message> = history.iter().chain(&new_messages).cloned().collect();
+            if tools.is_none() {
+                messages = tool_blocks::as_text(messages)
+                    .map_err(|e| TurnError::Internal(e.to_string()))?;
+            }
             let response = self
                 .call_model(messages, tools.clone(), system_suffix.clone(), sink)
                 .await?;
@@ -283,7 +287,7 @@ impl Agent {
                 tracing::warn!(code = %error.code, attempts = attempt, "model retries exhausted");
                 return Err(TurnError::Model(error));
             }
-            tracing::info!(code = %error.code, attempt, delay_ms = delay.as_millis() as u64, "retrying the model call");
+            tracing::info!(code = %error.code, attempt, delay_ms = u64::try_from(delay.as_millis()).unwrap_or(u64::MAX), "retrying the model call");
             sink.send(Event::ModelRetry {
                 attempt,
                 reason: error.code.clone(),
@@ -460,7 +464,7 @@ impl Agent {
             tool = %entry.mcp_name,
             source = %entry.source_name,
             outcome = if outcome.status == ToolStatus::Ok { "ok" } else { "error" },
-            elapsed_ms = started.elapsed().as_millis() as u64,
+            elapsed_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
             "tool call"
         );
         outcome

@@ -156,13 +156,13 @@ pub struct TargetArgs {
     #[arg(long, value_name = "URL", conflicts_with = "runtime_arn")]
     pub url: Option<String>,
     /// A deployed AgentCore runtime,
-    /// arn:aws:bedrock-agentcore:<region>:<account>:runtime/<id> (config file: "runtime_arn").
+    /// `arn:aws:bedrock-agentcore:<region>:<account>:runtime/<id>` (config file: "runtime_arn").
     #[arg(long, value_name = "ARN")]
     pub runtime_arn: Option<String>,
     /// The runtime endpoint to invoke; DEFAULT when unset (config file: "qualifier").
     #[arg(long, value_name = "NAME")]
     pub qualifier: Option<String>,
-    /// The AgentCore data-plane endpoint; https://bedrock-agentcore.<region>.amazonaws.com
+    /// The AgentCore data-plane endpoint; `https://bedrock-agentcore.<region>.amazonaws.com`
     /// (the ARN's region) when unset.
     #[arg(long, env = "AWS_ENDPOINT_URL_BEDROCK_AGENTCORE", value_name = "URL")]
     pub agentcore_endpoint: Option<String>,

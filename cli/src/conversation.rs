@@ -140,11 +140,13 @@ impl<'a> Conversation<'a> {
             let event = Event::read(&value);
             renderer.show(&value, &event)?;
             match event {
-                Event::Done => return Ok(()),
-                Event::Error { error, error_type } => {
+                Event::Done { .. } => return Ok(()),
+                Event::Error {
+                    error, error_type, ..
+                } => {
                     return Err(Failure::Failed(explain_error_event(
-                        error,
-                        error_type,
+                        &error,
+                        &error_type,
                         &self.session,
                     )));
                 }

@@ -13,6 +13,8 @@ use std::collections::VecDeque;
 use std::error::Error as _;
 use std::time::Duration;
 
+use agent_protocol::Secret;
+use agent_protocol::headers::{REQUEST_ID, SESSION_ID};
 use reqwest::StatusCode;
 use reqwest::header::{
     ACCEPT, AUTHORIZATION, CONTENT_TYPE, HeaderMap, USER_AGENT, WWW_AUTHENTICATE,
@@ -22,14 +24,10 @@ use serde_json::{Value, json};
 use crate::error::Failure;
 use crate::session::SessionId;
 use crate::target::Target;
-use crate::tokens::{Secret, TokenKind};
+use crate::tokens::TokenKind;
 
-const SESSION_HEADER: &str = "x-amzn-bedrock-agentcore-runtime-session-id";
 /// Request ids, as AWS's front door and the agent itself name them; quoted in hints.
-const REQUEST_ID_HEADERS: [&str; 2] = [
-    "x-amzn-requestid",
-    "x-amzn-bedrock-agentcore-runtime-request-id",
-];
+const REQUEST_ID_HEADERS: [&str; 2] = ["x-amzn-requestid", REQUEST_ID];
 /// How much of an error answer is read to explain it.
 const ERROR_BODY_LIMIT: usize = 64 * 1024;
 /// Longest SSE line kept while waiting for its end (AgentCore's stream chunk limit is 10 MB).
@@ -85,7 +83,7 @@ impl Invoker {
             .header(CONTENT_TYPE, "application/json")
             .header(ACCEPT, "text/event-stream")
             .header(USER_AGENT, concat!("agent-cli/", env!("CARGO_PKG_VERSION")))
-            .header(SESSION_HEADER, request.session.as_str())
+            .header(SESSION_ID, request.session.as_str())
             .body(json!({ "prompt": request.prompt }).to_string());
         if let Credential::Bearer { token, .. } = &request.credential {
             builder = builder.header(AUTHORIZATION, format!("Bearer {}", token.expose()));

@@ -11,6 +11,7 @@
 use std::io::{self, BufRead, Read, Write};
 use std::time::Duration;
 
+use agent_protocol::Secret;
 use aws_config::BehaviorVersion;
 use aws_config::timeout::TimeoutConfig;
 use aws_sdk_cognitoidentityprovider::Client;
@@ -22,7 +23,7 @@ use aws_sdk_cognitoidentityprovider::types::AuthFlowType;
 
 use crate::config::{FileConfig, LoginArgs};
 use crate::error::Failure;
-use crate::tokens::{self, Secret, SignIn, TokenFile};
+use crate::tokens::{self, SignIn, TokenFile};
 
 /// Longest wait for a connection to Cognito.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);

@@ -14,7 +14,7 @@ use std::io::{self, Write};
 use serde_json::Value;
 
 use crate::error::Failure;
-use crate::events::Event;
+use crate::events::{Event, tool_failure};
 
 /// How answers are shown.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -45,12 +45,12 @@ impl Renderer {
     }
 
     /// Shows one event (`value` as received, `event` as read).
-    pub fn show(&mut self, value: &Value, event: &Event<'_>) -> Result<(), Failure> {
+    pub fn show(&mut self, value: &Value, event: &Event) -> Result<(), Failure> {
         self.write(value, event)
             .map_err(|error| Failure::Failed(format!("cannot write the answer: {error}")))
     }
 
-    fn write(&mut self, value: &Value, event: &Event<'_>) -> io::Result<()> {
+    fn write(&mut self, value: &Value, event: &Event) -> io::Result<()> {
         if self.mode == Mode::Json {
             let mut out = io::stdout().lock();
             serde_json::to_writer(&mut out, value)?;
@@ -58,7 +58,7 @@ impl Renderer {
             return out.flush();
         }
         match event {
-            Event::TextDelta(text) if !text.is_empty() => {
+            Event::TextDelta { text } if !text.is_empty() => {
                 self.close_tool_line()?;
                 let mut out = io::stdout().lock();
                 out.write_all(text.as_bytes())?;
@@ -66,18 +66,23 @@ impl Renderer {
                 self.text_ended = text.ends_with('\n');
                 self.line_open = !self.text_ended;
             }
-            Event::ToolCall { id, name } => {
+            Event::ToolCall { id, name, .. } => {
                 self.new_line()?;
                 write!(io::stderr(), "→ {name} …")?;
                 self.line_open = true;
-                self.pending_tool = Some((*id).to_owned());
+                self.pending_tool = Some(id.clone());
             }
-            Event::ToolResult { id, name, failure } => {
-                let outcome = match failure {
+            Event::ToolResult {
+                id,
+                name,
+                status,
+                output,
+            } => {
+                let outcome = match tool_failure(*status, output) {
                     None => "ok".to_owned(),
-                    Some(failure) => format!("error: {}", one_line(failure)),
+                    Some(failure) => format!("error: {}", one_line(&failure)),
                 };
-                if self.pending_tool.as_deref() == Some(*id) {
+                if self.pending_tool.as_deref() == Some(id.as_str()) {
                     writeln!(io::stderr(), " {outcome}")?;
                 } else {
                     self.new_line()?;
@@ -86,14 +91,16 @@ impl Renderer {
                 self.pending_tool = None;
                 self.line_open = false;
             }
-            Event::ModelRetry { attempt, reason } => {
+            Event::ModelRetry {
+                attempt, reason, ..
+            } => {
                 self.new_line()?;
                 writeln!(
                     io::stderr(),
                     "↻ the model call is retried (attempt {attempt}: {reason}); the text since the last tool result starts again"
                 )?;
             }
-            Event::Done | Event::Error { .. } => {
+            Event::Done { .. } | Event::Error { .. } => {
                 self.close_tool_line()?;
                 // The answer ends with a line end, as command output should.
                 if !self.text_ended {
@@ -104,7 +111,7 @@ impl Renderer {
                 }
                 self.line_open = false;
             }
-            Event::Start | Event::TextDelta(_) | Event::Other => {}
+            Event::Start { .. } | Event::TextDelta { .. } | Event::Unknown => {}
         }
         Ok(())
     }

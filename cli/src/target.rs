@@ -3,11 +3,10 @@
 //! A local agent is called at `<url>/invocations`. A deployed runtime is called through the
 //! AgentCore data plane at
 //! `https://bedrock-agentcore.<region>.amazonaws.com/runtimes/<ARN>/invocations?qualifier=<q>`,
-//! with every character of the ARN other than letters, digits and `-_.~` percent-encoded
-//! (AgentCore needs the `:` and `/` encoded); the region comes from the ARN, and
+//! the ARN encoded as `agent_protocol::runtime_url` says; the region comes from the ARN, and
 //! `AWS_ENDPOINT_URL_BEDROCK_AGENTCORE` replaces the base as it does for the AWS SDKs.
 
-use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
+use agent_protocol::runtime_url::{DEFAULT_QUALIFIER, data_plane_endpoint, runtime_invocation_url};
 use reqwest::Url;
 
 use crate::config::{FileConfig, TargetArgs};
@@ -15,16 +14,6 @@ use crate::error::Failure;
 
 /// The agent `scripts/run-local` starts, used when nothing else is configured.
 const LOCAL_URL: &str = "http://127.0.0.1:8080";
-
-/// The runtime endpoint AgentCore creates with every runtime.
-const DEFAULT_QUALIFIER: &str = "DEFAULT";
-
-/// Everything but RFC 3986's unreserved characters.
-const COMPONENT: &AsciiSet = &NON_ALPHANUMERIC
-    .remove(b'-')
-    .remove(b'_')
-    .remove(b'.')
-    .remove(b'~');
 
 /// The agent to call.
 #[derive(Debug, Clone)]
@@ -94,18 +83,10 @@ impl Target {
         }
         let base = match endpoint {
             Some(endpoint) => http_url(endpoint, "AWS_ENDPOINT_URL_BEDROCK_AGENTCORE")?,
-            None => format!(
-                "https://bedrock-agentcore.{}.{}",
-                parsed.region,
-                dns_suffix(parsed.partition)
-            ),
+            None => data_plane_endpoint(parsed.partition, parsed.region),
         };
         Ok(Self {
-            invocation_url: format!(
-                "{base}/runtimes/{}/invocations?qualifier={}",
-                utf8_percent_encode(arn, COMPONENT),
-                utf8_percent_encode(qualifier, COMPONENT)
-            ),
+            invocation_url: runtime_invocation_url(&base, arn, qualifier),
             runtime: Some(Runtime {
                 id: parsed.id.to_owned(),
                 qualifier: qualifier.to_owned(),
@@ -168,14 +149,6 @@ impl<'a> RuntimeArn<'a> {
             region,
             id,
         })
-    }
-}
-
-/// The domain of AWS endpoints in a partition.
-fn dns_suffix(partition: &str) -> &'static str {
-    match partition {
-        "aws-cn" => "amazonaws.com.cn",
-        _ => "amazonaws.com",
     }
 }
 

@@ -5,18 +5,18 @@
 //! The file is private to the user: the directory is made (and kept) mode 0700 and the file is
 //! written as a fresh mode-0600 file that replaces the old one by rename, so a reader never sees
 //! half a file and the tokens are never readable by others, not even for a moment. Tokens live
-//! in [`Secret`], whose `Debug` hides them, so no error or debug print can show one.
+//! in [`Secret`], which never prints them, so no error or debug print can show one.
 //!
 //! The sign-in also records the app client and region it came from: refreshing
 //! (`REFRESH_TOKEN_AUTH`, in [`crate::login`]) needs both, and must use the same ones.
 
-use std::fmt;
 use std::fs::{self, DirBuilder, OpenOptions};
 use std::io::{self, Write};
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::time::{SystemTime, UNIX_EPOCH};
 
+use agent_protocol::Secret;
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde::{Deserialize, Serialize};
@@ -26,29 +26,6 @@ use crate::error::Failure;
 /// A token is refreshed when it expires within this many seconds: enough for clock skew
 /// between this machine and the service and for the request to reach it.
 const REFRESH_MARGIN_SECS: u64 = 60;
-
-/// A token or password. `Debug` prints `Secret(..)` and there is no `Display`, so the value
-/// only leaves through [`Secret::expose`], at the places that must send or store it.
-#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(transparent)]
-pub struct Secret(String);
-
-impl Secret {
-    pub fn new(value: String) -> Self {
-        Self(value)
-    }
-
-    /// The value itself, for an `Authorization` header, a Cognito call or the token file.
-    pub fn expose(&self) -> &str {
-        &self.0
-    }
-}
-
-impl fmt::Debug for Secret {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("Secret(..)")
-    }
-}
 
 /// One sign-in, as stored.
 #[derive(Debug, Clone, Serialize, Deserialize)]

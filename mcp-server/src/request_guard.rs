@@ -2,27 +2,54 @@
 //!
 //! - Malformed bodies get the answer JSON-RPC prescribes: HTTP 400 with a `-32700 Parse
 //!   error` or `-32600 Invalid Request` object, instead of the bare `415` text rmcp gives for
-//!   a body it cannot read. The body is read once (bounded by the configured request size,
-//!   413 beyond it), checked against rmcp's own message type, and the same bytes passed on.
+//!   a body it cannot read. The body is read once, checked against rmcp's own message type,
+//!   and the same bytes passed on.
+//! - Bodies over the configured request size get 413 with a JSON-RPC error saying the limit,
+//!   whether the declared length is too long ([`RequestBodyLimitLayer`] refuses it unread) or
+//!   the body grows past it while read.
 //! - `initialize` answers carry an `Mcp-Session-Id`: the caller's own if it sent one (as
 //!   AgentCore's proxy does), else a fresh one. The server keeps no state under it and accepts
 //!   any id on later requests; clients that expect a session (and AgentCore's microVM
 //!   stickiness) get one to echo.
 
-use axum::body::{Body, to_bytes};
+use std::convert::Infallible;
+
+use axum::body::{Body, Bytes, HttpBody, to_bytes};
 use axum::extract::{Request, State};
 use axum::http::{HeaderValue, Method, StatusCode, header};
-use axum::middleware::Next;
+use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
+use axum::{BoxError, Router};
 use rmcp::model::ClientJsonRpcMessage;
 use serde_json::{Value, json};
+use tower::Service;
+use tower_http::limit::RequestBodyLimitLayer;
 
-/// The largest body the guard reads, in bytes.
+/// The largest body a request may carry, in bytes.
 #[derive(Debug, Clone, Copy)]
 pub struct BodyLimit(pub usize);
 
-pub async fn reject_malformed(
-    State(BodyLimit(limit)): State<BodyLimit>,
+/// `service` behind the body limit and the guard.
+pub fn guarded<S>(service: S, limit: BodyLimit) -> Router
+where
+    S: Service<Request, Error = Infallible> + Clone + Send + Sync + 'static,
+    S::Response: IntoResponse,
+    S::Future: Send + 'static,
+{
+    // Each `layer` call wraps the one before, so the limit layer's own body type never
+    // reaches the guard.
+    Router::new()
+        .fallback_service(service)
+        .layer(middleware::from_fn_with_state(limit, reject_malformed))
+        .layer(RequestBodyLimitLayer::new(limit.0))
+        .layer(middleware::map_response_with_state(
+            limit,
+            payload_too_large_as_json_rpc,
+        ))
+}
+
+async fn reject_malformed(
+    State(limit): State<BodyLimit>,
     request: Request,
     next: Next,
 ) -> Response {
@@ -39,16 +66,10 @@ pub async fn reject_malformed(
         return next.run(request).await;
     }
     let (parts, body) = request.into_parts();
-    let bytes = match to_bytes(body, limit).await {
+    // The limit layer in front bounds the body: reading past it fails here.
+    let bytes = match to_bytes(body, usize::MAX).await {
         Ok(bytes) => bytes,
-        Err(_) => {
-            return error(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                Value::Null,
-                -32600,
-                format!("Invalid Request: the body is larger than {limit} bytes"),
-            );
-        }
+        Err(_) => return payload_too_large(limit),
     };
     let value: Value = match serde_json::from_slice(&bytes) {
         Ok(value) => value,
@@ -85,6 +106,32 @@ pub async fn reject_malformed(
         response.headers_mut().insert(SESSION_HEADER, session_id);
     }
     response
+}
+
+/// Gives every 413 the JSON-RPC answer: the body limit layer refuses a declared length over the
+/// limit itself, with a plain-text body.
+async fn payload_too_large_as_json_rpc<B>(
+    State(limit): State<BodyLimit>,
+    response: Response<B>,
+) -> Response
+where
+    B: HttpBody<Data = Bytes> + Send + 'static,
+    B::Error: Into<BoxError>,
+{
+    if response.status() == StatusCode::PAYLOAD_TOO_LARGE {
+        payload_too_large(limit)
+    } else {
+        response.into_response()
+    }
+}
+
+fn payload_too_large(BodyLimit(limit): BodyLimit) -> Response {
+    error(
+        StatusCode::PAYLOAD_TOO_LARGE,
+        Value::Null,
+        -32600,
+        format!("Invalid Request: the body is larger than {limit} bytes"),
+    )
 }
 
 const SESSION_HEADER: &str = "mcp-session-id";

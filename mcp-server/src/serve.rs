@@ -8,15 +8,10 @@
 use std::sync::Arc;
 
 use anyhow::Context;
-use axum::serve::ListenerExt;
-use axum::{Router, middleware};
+use axum::Router;
 use rmcp::transport::streamable_http_server::session::local::LocalSessionManager;
 use rmcp::transport::streamable_http_server::{StreamableHttpServerConfig, StreamableHttpService};
 use service_runtime::signed_cursor::CursorSigner;
-use tokio::net::TcpListener;
-use tokio::sync::watch;
-
-use tower::ServiceBuilder;
 
 use crate::config::ServeConfig;
 use crate::request_guard::{self, BodyLimit};
@@ -43,47 +38,32 @@ pub async fn run(config: ServeConfig) -> anyhow::Result<()> {
     let tools = SupportTools::new(store.clone())?;
     let app = Router::new().nest_service(
         "/mcp",
-        ServiceBuilder::new()
-            .layer(middleware::from_fn_with_state(
-                BodyLimit(config.max_request_bytes),
-                request_guard::reject_malformed,
-            ))
-            .service(mcp_service(&config, tools)),
+        request_guard::guarded(
+            mcp_service(&config, tools),
+            BodyLimit(config.max_request_bytes),
+        ),
     );
     let app = match authenticator {
         Some(authenticator) => app.layer(inbound_auth::AuthLayer::new(authenticator)),
         None => app,
     };
-    let listener = TcpListener::bind((config.host, config.port))
-        .await
-        .with_context(|| format!("cannot listen on {}:{}", config.host, config.port))?;
-    let address = listener
-        .local_addr()
-        .context("listener has no local address")?;
+    let (listener, address) = service_runtime::serve::bind(config.host, config.port).await?;
     tracing::info!(%address, path = "/mcp", "listening");
     tokio::spawn(report_tables(store));
 
-    let (stop_tx, stop_rx) = watch::channel(false);
-    tokio::spawn(async move {
-        service_runtime::shutdown::signal().await;
-        tracing::info!("shutdown requested; finishing in-flight calls");
-        let _ = stop_tx.send(true);
-    });
-    let mut graceful_rx = stop_rx.clone();
-    let server = axum::serve(listener.tap_io(service_runtime::no_delay), app)
-        .with_graceful_shutdown(async move {
-            let _ = graceful_rx.wait_for(|stop| *stop).await;
-        });
     let grace = config.shutdown.grace();
-    let mut deadline_rx = stop_rx;
-    let deadline = async move {
-        let _ = deadline_rx.wait_for(|stop| *stop).await;
-        tokio::time::sleep(grace).await;
+    let stages = service_runtime::serve::ShutdownStages {
+        grace,
+        linger: std::time::Duration::ZERO,
+        on_signal: Box::new(|| tracing::info!("shutdown requested; finishing in-flight calls")),
+        on_grace_over: Box::new(move || {
+            tracing::warn!(
+                grace_ms = u64::try_from(grace.as_millis()).unwrap_or(u64::MAX),
+                "grace period over; exiting with calls still in flight"
+            );
+        }),
     };
-    tokio::select! {
-        served = server => served.context("HTTP server failed")?,
-        () = deadline => tracing::warn!(grace_ms = grace.as_millis() as u64, "grace period over; exiting with calls still in flight"),
-    }
+    service_runtime::serve::serve_until_shutdown(listener, app, stages).await?;
     tracing::info!("stopped");
     Ok(())
 }

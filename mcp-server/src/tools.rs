@@ -725,16 +725,8 @@ impl ServerHandler for SupportTools {
         if !carrier.contains_key("traceparent")
             && let Some(meta) = &request.meta
         {
-            for name in ["traceparent", "tracestate", "baggage"] {
-                if let Some(value) = meta
-                    .0
-                    .0
-                    .get(name)
-                    .and_then(serde_json::Value::as_str)
-                    .and_then(|v| axum::http::HeaderValue::from_str(v).ok())
-                {
-                    carrier.insert(name, value);
-                }
+            for (name, value) in &service_runtime::trace_meta::extract(&meta.0.0) {
+                carrier.insert(name, value.clone());
             }
         }
         service_runtime::telemetry::continue_trace(&span, &carrier, &[]);

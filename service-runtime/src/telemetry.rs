@@ -181,11 +181,7 @@ async fn start(
         provider = provider.with_span_processor(processor);
     }
     let provider = provider.build();
-    global::set_text_map_propagator(TextMapCompositePropagator::new(vec![
-        Box::new(opentelemetry_aws::trace::XrayPropagator::default()),
-        Box::new(TraceContextPropagator::new()),
-        Box::new(BaggagePropagator::new()),
-    ]));
+    global::set_text_map_propagator(propagator());
     let tracer = provider.tracer(service);
     // Our spans are at INFO; the AWS SDK's one span per operation is at DEBUG and is the only
     // DEBUG span carrying `rpc.system`.
@@ -217,6 +213,16 @@ impl Telemetry {
             tracing::warn!(%error, "flushing traces at shutdown failed");
         }
     }
+}
+
+/// The propagation formats read from and written to requests: X-Ray's `X-Amzn-Trace-Id`, W3C
+/// `traceparent`/`tracestate`, and `baggage`.
+pub(crate) fn propagator() -> TextMapCompositePropagator {
+    TextMapCompositePropagator::new(vec![
+        Box::new(opentelemetry_aws::trace::XrayPropagator::default()),
+        Box::new(TraceContextPropagator::new()),
+        Box::new(BaggagePropagator::new()),
+    ])
 }
 
 /// The resource: what `OTEL_RESOURCE_ATTRIBUTES` and `OTEL_SERVICE_NAME` say (as AgentCore
@@ -348,31 +354,16 @@ impl Signer {
         body: &[u8],
     ) -> Result<http::HeaderMap, HttpError> {
         let credentials = self.credentials.provide_credentials().await?;
-        let identity = credentials.into();
-        let settings = aws_sigv4::http_request::SigningSettings::default();
-        let params = aws_sigv4::sign::v4::SigningParams::builder()
-            .identity(&identity)
-            .region(&self.region)
-            .name("xray")
-            .time(SystemTime::now())
-            .settings(settings)
-            .build()?;
-        let signable = aws_sigv4::http_request::SignableRequest::new(
-            method.as_str(),
+        crate::sigv4::sign(
+            &credentials,
+            &self.region,
+            "xray",
+            SystemTime::now(),
+            method,
             uri,
-            std::iter::empty(),
-            aws_sigv4::http_request::SignableBody::Bytes(body),
-        )?;
-        let (instructions, _signature) =
-            aws_sigv4::http_request::sign(signable, &params.into())?.into_parts();
-        let mut headers = http::HeaderMap::new();
-        for (name, value) in instructions.headers() {
-            headers.insert(
-                http::HeaderName::from_bytes(name.as_bytes())?,
-                http::HeaderValue::from_str(value)?,
-            );
-        }
-        Ok(headers)
+            body,
+        )
+        .map_err(HttpError::from)
     }
 }
 

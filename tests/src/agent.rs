@@ -11,7 +11,8 @@ use crate::bedrock::BedrockStandIn;
 use crate::process::ServerProcess;
 use crate::workspace;
 
-pub const SESSION_HEADER: &str = "x-amzn-bedrock-agentcore-runtime-session-id";
+/// The session header, under the name the tests use.
+pub use agent_protocol::headers::SESSION_ID as SESSION_HEADER;
 
 /// A running agent.
 pub struct Agent {

@@ -52,7 +52,7 @@ pub async fn seed(moto: &Moto) -> anyhow::Result<Vec<String>> {
 }
 
 impl McpServer {
-    /// Starts the server against `moto` with `extra_env` added to (or overriding) [`env`].
+    /// Starts the server against `moto` with `extra_env` added to (or overriding) [`env()`].
     pub async fn start(moto: &Moto, extra_env: &[(&str, &str)]) -> anyhow::Result<Self> {
         let mut env = env(moto);
         for (key, value) in extra_env {

@@ -34,8 +34,9 @@ pub fn memory_mib(pid: u32, field: &str) -> anyhow::Result<f64> {
 pub fn percentile(values: &[f64], q: f64) -> f64 {
     let mut sorted = values.to_vec();
     sorted.sort_by(f64::total_cmp);
-    sorted
-        .get(((sorted.len().saturating_sub(1)) as f64 * q).round() as usize)
-        .copied()
-        .unwrap_or(f64::NAN)
+    // A float-to-integer `as` saturates (NaN and negatives to 0); any index past the end,
+    // from a `q` above 1, finds nothing and the answer is NaN.
+    #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+    let index = (sorted.len().saturating_sub(1) as f64 * q).round() as usize;
+    sorted.get(index).copied().unwrap_or(f64::NAN)
 }

@@ -3,6 +3,9 @@
 //! scripted model), its answers checked against the fixture; order cursors continue only their
 //! own list, filter and caller.
 
+// Test code, helpers included: a failed unwrap, expect or panic is a failed test.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 use std::time::Duration;
 
 use serde_json::{Value, json};
@@ -62,7 +65,7 @@ async fn migrate_builds_the_schema_seeds_the_fixture_and_can_run_again() {
     ] {
         assert_eq!(
             count(&aurora, table).await,
-            fixtures::load(fixture).len() as i64,
+            i64::try_from(fixtures::load(fixture).len()).unwrap(),
             "{table}"
         );
     }
@@ -70,7 +73,10 @@ async fn migrate_builds_the_schema_seeds_the_fixture_and_can_run_again() {
         .iter()
         .map(|o| o["lines"].as_array().unwrap().len())
         .sum();
-    assert_eq!(count(&aurora, "order_lines").await, lines as i64);
+    assert_eq!(
+        count(&aurora, "order_lines").await,
+        i64::try_from(lines).unwrap()
+    );
     assert_eq!(
         count(&aurora, "schema_migrations").await,
         1,

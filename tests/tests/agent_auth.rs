@@ -1,6 +1,9 @@
 //! Callers of the agent binary authenticated by real Cognito JWTs from moto: verified tokens
 //! are served, anything else gets 401 with a Bearer challenge before the model is called.
 
+// Test code, helpers included: a failed unwrap, expect or panic is a failed test.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 use reqwest::StatusCode;
 use serde_json::json;
 use system_tests::agent::Agent;

@@ -6,6 +6,9 @@
 //! Each test gets its own configuration directory (`XDG_CONFIG_HOME`), so tests never share a
 //! sign-in.
 
+// Test code, helpers included: a failed unwrap, expect or panic is a failed test.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;

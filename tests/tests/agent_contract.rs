@@ -2,6 +2,9 @@
 //! model: `/ping` semantics, the SSE and JSON answers, session headers and memory, request
 //! errors, overlapping requests, client disconnects, shutdown and configuration errors.
 
+// Test code, helpers included: a failed unwrap, expect or panic is a failed test.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 use std::time::Duration;
 
 use futures::StreamExt;

@@ -3,16 +3,15 @@
 //! Data API stand-in on PostgreSQL, and the real MCP server on moto. The scripted model asks for
 //! whatever a confused or manipulated model might; the tool layer decides what comes back.
 
-use std::time::Duration;
+// Test code, helpers included: a failed unwrap, expect or panic is a failed test.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use serde_json::{Value, json};
-use system_tests::agent::{Agent, Answer};
-use system_tests::aurora::Aurora;
-use system_tests::bedrock::{BedrockStandIn, ToolCall, Turn};
-use system_tests::cognito::{CUSTOMER_ID, CognitoPool, STAFF_GROUP};
+use system_tests::agent::Answer;
+use system_tests::bedrock::{ToolCall, Turn};
+use system_tests::cognito::CUSTOMER_ID;
 use system_tests::fixtures;
-use system_tests::mcp_server::McpServer;
-use system_tests::moto::Moto;
+use system_tests::stacks::SignedInStack;
 
 /// Another customer, with orders, tickets and warranties in the fixture.
 const OTHER: &str = "CUST-002";
@@ -20,39 +19,19 @@ const OTHER_ORDER: &str = "ORD-00012";
 const OTHER_TICKET: &str = "TKT-0005";
 const OTHER_SERIAL: &str = "SN-SMH-VS4D4EV5";
 
-struct Stack {
-    _moto: Moto,
-    _mcp: McpServer,
-    _aurora: Aurora,
-    pool: CognitoPool,
-    bedrock: BedrockStandIn,
-    agent: Agent,
+/// The signed-in stack, with this file's helpers on it.
+struct Stack(SignedInStack);
+
+impl std::ops::Deref for Stack {
+    type Target = SignedInStack;
+
+    fn deref(&self) -> &SignedInStack {
+        &self.0
+    }
 }
 
 async fn stack() -> Stack {
-    let moto = Moto::start().await.unwrap();
-    let mcp = McpServer::seeded(&moto).await.unwrap();
-    let aurora = Aurora::seeded(&moto).await.unwrap();
-    let pool = CognitoPool::create(&moto).await.unwrap();
-    let bedrock = BedrockStandIn::start([]).await;
-    let mut env = pool.auth_env();
-    env.extend(aurora.agent_env());
-    env.push(("AUTH_TOKEN_USE".into(), "id".into()));
-    env.push(("STAFF_GROUP".into(), STAFF_GROUP.into()));
-    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
-    let agent = Agent::start(&bedrock, Some(&mcp.url), &env).await.unwrap();
-    agent
-        .wait_for_logs("tools listed", 2, Duration::from_secs(10))
-        .await
-        .unwrap();
-    Stack {
-        _moto: moto,
-        _mcp: mcp,
-        _aurora: aurora,
-        pool,
-        bedrock,
-        agent,
-    }
+    Stack(SignedInStack::start().await.unwrap())
 }
 
 impl Stack {

@@ -1,15 +1,20 @@
 //! The agent's Bedrock tool loop end to end: the real agent binary, the Bedrock stand-in
-//! driven by scripted model turns, and the real MCP server on moto as the tool source.
+//! driven by scripted model turns, and the real MCP server on moto as the tool source (or, to
+//! measure how many calls overlap, the in-process [`ToolProbe`]).
+
+// Test code, helpers included: a failed unwrap, expect or panic is a failed test.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::time::Duration;
 
 use reqwest::StatusCode;
 use serde_json::{Value, json};
-use system_tests::agent::{Agent, SESSION_HEADER};
+use system_tests::agent::{Agent, Answer, SESSION_HEADER};
 use system_tests::bedrock::{BedrockStandIn, ExceptionSpelling, ToolCall, Turn};
 use system_tests::fixtures::{self, text};
 use system_tests::mcp_server::McpServer;
 use system_tests::moto::Moto;
+use system_tests::tool_probe::{ToolProbe, WAIT_TOOL};
 
 const SESSION: &str = "loop-session-0123456789abcdef0123456789abcd";
 
@@ -149,46 +154,108 @@ async fn a_tool_using_answer_streams_the_call_its_result_and_the_answer() {
     );
 }
 
-#[tokio::test]
-async fn parallel_read_only_calls_all_get_results_in_order() {
-    let warranties = fixtures::load("warranties");
-    let calls: Vec<ToolCall> = warranties
+/// How long each probe call waits, first call longest: long enough that a call the agent
+/// starts while another runs arrives before that one ends, even on a loaded machine, and
+/// descending so that calls run together finish in the reverse of their order.
+const PROBE_WAITS_MS: [u64; 4] = [1_200, 900, 600, 300];
+
+/// The probe's tool called once per entry of [`PROBE_WAITS_MS`] in one model response, by
+/// an agent with `TOOL_CONCURRENCY=concurrency`; gives the answer and the probe, whose
+/// [`ToolProbe::peak_in_flight`] tells how many calls overlapped.
+async fn probe_calls(concurrency: &str) -> (Answer, BedrockStandIn, ToolProbe) {
+    let probe = ToolProbe::start().await;
+    let calls = PROBE_WAITS_MS
         .iter()
-        .take(3)
         .enumerate()
-        .map(|(i, w)| {
+        .map(|(i, wait_ms)| {
             ToolCall::new(
                 format!("call-{i}"),
-                "check_warranty",
-                json!({"serial_number": w["serial_number"]}),
+                WAIT_TOOL,
+                json!({"label": format!("label-{i}"), "wait_ms": wait_ms}),
             )
         })
         .collect();
-    let stack = stack(
-        vec![
-            Turn::ToolUse { text: None, calls },
-            Turn::text("Here they are."),
-        ],
-        &[],
-    )
+    let bedrock = BedrockStandIn::start(vec![
+        Turn::ToolUse { text: None, calls },
+        Turn::text("All done."),
+    ])
     .await;
-    let answer = stack
-        .agent
-        .invoke(&json!({"prompt": "check all three"}), &[])
+    let agent = Agent::start(
+        &bedrock,
+        Some(&probe.url),
+        &[("TOOL_CONCURRENCY", concurrency)],
+    )
+    .await
+    .unwrap();
+    agent
+        .wait_for_log("tools listed", Duration::from_secs(10))
         .await
         .unwrap();
-    let results = answer.of_type("tool_result");
-    assert_eq!(results.len(), 3);
-    for (i, result) in results.iter().enumerate() {
-        assert_eq!(result["id"], json!(format!("call-{i}")));
-        assert_eq!(
-            result["output"]["serial_number"],
-            warranties[i]["serial_number"]
-        );
-    }
-    let fed_back = tool_results(&stack, 1);
-    let ids: Vec<&Value> = fed_back.iter().map(|r| &r["toolUseId"]).collect();
-    assert_eq!(ids, [&json!("call-0"), &json!("call-1"), &json!("call-2")]);
+    let answer = agent
+        .invoke(&json!({"prompt": "run them all"}), &[])
+        .await
+        .unwrap();
+    assert_eq!(answer.last()["type"], json!("done"), "{:?}", answer.events);
+    (answer, bedrock, probe)
+}
+
+/// Every call got its own result, streamed and fed back to the model in call order.
+fn assert_results_in_call_order(answer: &Answer, bedrock: &BedrockStandIn) {
+    let expected_ids: Vec<String> = (0..PROBE_WAITS_MS.len())
+        .map(|i| format!("call-{i}"))
+        .collect();
+    let streamed: Vec<(Value, Value)> = answer
+        .of_type("tool_result")
+        .into_iter()
+        .map(|result| (result["id"].clone(), result["output"]["label"].clone()))
+        .collect();
+    let expected: Vec<(Value, Value)> = (0..PROBE_WAITS_MS.len())
+        .map(|i| (json!(format!("call-{i}")), json!(format!("label-{i}"))))
+        .collect();
+    assert_eq!(streamed, expected);
+    let request = &bedrock.requests()[1];
+    let fed_back: Vec<&str> =
+        request.body["messages"].as_array().unwrap().last().unwrap()["content"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter_map(|block| block["toolResult"]["toolUseId"].as_str())
+            .collect();
+    assert_eq!(fed_back, expected_ids);
+}
+
+#[tokio::test]
+async fn parallel_read_only_calls_overlap_and_their_results_keep_call_order() {
+    let (answer, bedrock, probe) = probe_calls("4").await;
+    assert!(
+        probe.peak_in_flight() >= 2,
+        "read-only calls ran one at a time: at most {} in flight",
+        probe.peak_in_flight()
+    );
+    assert_results_in_call_order(&answer, &bedrock);
+}
+
+#[tokio::test]
+async fn parallel_read_only_calls_never_exceed_tool_concurrency() {
+    let (answer, bedrock, probe) = probe_calls("2").await;
+    assert_eq!(
+        probe.peak_in_flight(),
+        2,
+        "TOOL_CONCURRENCY=2 with four calls"
+    );
+    assert_eq!(probe.arrivals().len(), PROBE_WAITS_MS.len());
+    assert_results_in_call_order(&answer, &bedrock);
+}
+
+#[tokio::test]
+async fn read_only_calls_run_one_at_a_time_with_tool_concurrency_1() {
+    let (answer, bedrock, probe) = probe_calls("1").await;
+    assert_eq!(probe.peak_in_flight(), 1);
+    let expected: Vec<String> = (0..PROBE_WAITS_MS.len())
+        .map(|i| format!("label-{i}"))
+        .collect();
+    assert_eq!(probe.arrivals(), expected, "started in call order");
+    assert_results_in_call_order(&answer, &bedrock);
 }
 
 #[tokio::test]

@@ -6,6 +6,9 @@
 //! which never uses the token another request's paid for; and a large gateway narrowed by its
 //! search.
 
+// Test code, helpers included: a failed unwrap, expect or panic is a failed test.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 use std::time::Duration;
 
 use serde_json::{Value, json};
@@ -17,13 +20,11 @@ use system_tests::identity::IdentityStandIn;
 use system_tests::mcp_server::McpServer;
 use system_tests::moto::Moto;
 use system_tests::oauth::OAuthStandIn;
-use system_tests::rds_data;
+use system_tests::stacks::{
+    CLIENT_ID, CLIENT_SECRET, IdentityGatewayStack, RuntimeSourceStack, SCOPE, WORKLOAD_TOKEN,
+};
 
 const SERIAL: &str = "SN-AUD-AS5BATSL";
-const CLIENT_ID: &str = "support-agent-m2m";
-const CLIENT_SECRET: &str = "m2m-Secret-42";
-const SCOPE: &str = "support-mcp/tools";
-const WORKLOAD_TOKEN: &str = "workload-token-for-tests";
 const WAT_HEADER: &str = "x-amz-bedrock-agentcore-identity-wat";
 /// What the model is told, and what a call gets, when the gateway needs a workload access token
 /// the request did not bring.
@@ -64,80 +65,11 @@ fn assert_warranty(answer: &Answer) {
     assert_eq!(result["output"]["serial_number"], json!(SERIAL));
 }
 
-/// The MCP server behind the runtime stand-in, reached by ARN with client credentials.
-struct RuntimeStack {
-    _moto: Moto,
-    _mcp: McpServer,
-    oauth: OAuthStandIn,
-    runtime: AgentCoreRuntimeStandIn,
-    bedrock: BedrockStandIn,
-    agent: Agent,
-}
-
-async fn runtime_stack(token_lifetime: Duration) -> RuntimeStack {
-    let moto = Moto::start().await.unwrap();
-    let mcp = McpServer::seeded(&moto).await.unwrap();
-    let oauth = OAuthStandIn::start().await;
-    oauth.register_client(CLIENT_ID, CLIENT_SECRET, &[SCOPE]);
-    oauth.set_token_lifetime(token_lifetime);
-    let secrets = rds_data::secrets_manager_client(&moto.endpoint).await;
-    let secret_arn = secrets
-        .create_secret()
-        .name("support-mcp-client-secret")
-        .secret_string(CLIENT_SECRET)
-        .send()
-        .await
-        .unwrap()
-        .arn()
-        .unwrap()
-        .to_owned();
-    let runtime = AgentCoreRuntimeStandIn::start(
-        mcp.url.clone(),
-        RuntimeOptions {
-            authorizer: oauth.authorizer(),
-            ..RuntimeOptions::default()
-        },
-    )
-    .await;
-    let sources = json!([{
-        "name": "support",
-        "runtime_arn": runtime.runtime_arn,
-        "auth": {
-            "type": "client_credentials",
-            "token_url": oauth.token_url(),
-            "client_id": CLIENT_ID,
-            "client_secret_arn": secret_arn,
-            "scopes": [SCOPE]
-        }
-    }])
-    .to_string();
-    let bedrock = BedrockStandIn::start([]).await;
-    let env = [
-        ("MCP_SOURCES", sources.as_str()),
-        (
-            "AWS_ENDPOINT_URL_BEDROCK_AGENTCORE",
-            runtime.endpoint.as_str(),
-        ),
-        ("AWS_ENDPOINT_URL_SECRETS_MANAGER", moto.endpoint.as_str()),
-    ];
-    let agent = Agent::start(&bedrock, None, &env).await.unwrap();
-    agent
-        .wait_for_log("tools listed", Duration::from_secs(15))
-        .await
-        .unwrap();
-    RuntimeStack {
-        _moto: moto,
-        _mcp: mcp,
-        oauth,
-        runtime,
-        bedrock,
-        agent,
-    }
-}
-
 #[tokio::test]
 async fn a_runtime_given_by_arn_is_called_on_its_encoded_path_with_the_session_echoed() {
-    let stack = runtime_stack(Duration::from_secs(3600)).await;
+    let stack = RuntimeSourceStack::start(Duration::from_secs(3600))
+        .await
+        .unwrap();
     let answer = ask_warranty(&stack.agent, &stack.bedrock, "check_warranty", &[]).await;
     assert_warranty(&answer);
 
@@ -175,7 +107,9 @@ async fn a_runtime_given_by_arn_is_called_on_its_encoded_path_with_the_session_e
 
 #[tokio::test]
 async fn a_token_is_fetched_again_when_it_expires() {
-    let stack = runtime_stack(Duration::from_secs(2)).await;
+    let stack = RuntimeSourceStack::start(Duration::from_secs(2))
+        .await
+        .unwrap();
     assert_warranty(&ask_warranty(&stack.agent, &stack.bedrock, "check_warranty", &[]).await);
     let after_first = stack.oauth.token_requests();
     tokio::time::sleep(Duration::from_millis(2200)).await;
@@ -194,7 +128,9 @@ async fn a_token_is_fetched_again_when_it_expires() {
 
 #[tokio::test]
 async fn a_refused_token_is_refreshed_once_and_the_call_goes_through() {
-    let stack = runtime_stack(Duration::from_secs(3600)).await;
+    let stack = RuntimeSourceStack::start(Duration::from_secs(3600))
+        .await
+        .unwrap();
     assert_warranty(&ask_warranty(&stack.agent, &stack.bedrock, "check_warranty", &[]).await);
     stack.oauth.revoke_all();
     let answer = ask_warranty(&stack.agent, &stack.bedrock, "check_warranty", &[]).await;
@@ -316,44 +252,20 @@ fn offered_tools(body: &Value) -> Vec<String> {
 
 #[tokio::test]
 async fn a_request_without_a_workload_token_never_uses_the_token_another_request_paid_for() {
-    let moto = Moto::start().await.unwrap();
-    let mcp = McpServer::seeded(&moto).await.unwrap();
-    let oauth = OAuthStandIn::start().await;
-    oauth.register_client(CLIENT_ID, CLIENT_SECRET, &[SCOPE]);
-    let identity = IdentityStandIn::start().await;
-    identity.allow_workload_token(WORKLOAD_TOKEN);
-    identity.add_provider("gateway-m2m", &oauth, CLIENT_ID);
-    let gateway = GatewayStandIn::start(
-        GatewayOptions::new()
-            .target("support", mcp.url.clone())
-            .authorizer(oauth.authorizer()),
-    )
-    .await
-    .unwrap();
-    // A second source without outbound auth keeps tools in every turn, so the one withheld
-    // is seen to be withheld rather than the whole catalogue missing.
-    let sources = json!([
-        {
-            "name": "gateway",
-            "gateway_url": gateway.url,
-            "auth": {"type": "agentcore_identity", "provider_name": "gateway-m2m", "scopes": [SCOPE]}
-        },
-        {"name": "direct", "url": mcp.url},
-    ])
-    .to_string();
-    let bedrock = BedrockStandIn::start([]).await;
-    let mut env = identity.sdk_env();
-    env.push(("MCP_SOURCES".into(), sources));
-    let agent = Agent::start(&bedrock, None, &env_refs(&env)).await.unwrap();
-    agent
-        .wait_for_log("tools listed", Duration::from_secs(15))
+    let stack = IdentityGatewayStack::start(Duration::from_secs(3600))
         .await
         .unwrap();
+    let (identity, gateway, bedrock, agent) = (
+        &stack.identity,
+        &stack.gateway,
+        &stack.bedrock,
+        &stack.agent,
+    );
 
     // Request 1 brings a workload token: the gateway is listed and called with an M2M token.
     let first = ask_warranty(
-        &agent,
-        &bedrock,
+        agent,
+        bedrock,
         "support___check_warranty",
         &[(WAT_HEADER, WORKLOAD_TOKEN)],
     )
@@ -364,7 +276,7 @@ async fn a_request_without_a_workload_token_never_uses_the_token_another_request
     let requests_before = bedrock.requests().len();
 
     // Request 2 brings none; its model names the gateway's tool anyway.
-    let second = ask_warranty(&agent, &bedrock, "support___check_warranty", &[]).await;
+    let second = ask_warranty(agent, bedrock, "support___check_warranty", &[]).await;
     assert_eq!(second.last()["type"], json!("done"), "{:?}", second.events);
     let result = only_result(&second);
     assert_eq!(result["status"], json!("error"), "{result}");
@@ -413,34 +325,20 @@ async fn a_request_without_a_workload_token_never_uses_the_token_another_request
 
 #[tokio::test]
 async fn a_refused_identity_token_is_replaced_with_the_requests_own_workload_token() {
-    let moto = Moto::start().await.unwrap();
-    let mcp = McpServer::seeded(&moto).await.unwrap();
-    let oauth = OAuthStandIn::start().await;
-    oauth.register_client(CLIENT_ID, CLIENT_SECRET, &[SCOPE]);
-    let identity = IdentityStandIn::start().await;
-    identity.allow_workload_token(WORKLOAD_TOKEN);
-    identity.add_provider("gateway-m2m", &oauth, CLIENT_ID);
-    let gateway = GatewayStandIn::start(
-        GatewayOptions::new()
-            .target("support", mcp.url.clone())
-            .authorizer(oauth.authorizer()),
-    )
-    .await
-    .unwrap();
-    let sources = json!([{
-        "name": "gateway",
-        "gateway_url": gateway.url,
-        "auth": {"type": "agentcore_identity", "provider_name": "gateway-m2m", "scopes": [SCOPE]}
-    }])
-    .to_string();
-    let bedrock = BedrockStandIn::start([]).await;
-    let mut env = identity.sdk_env();
-    env.push(("MCP_SOURCES".into(), sources));
-    let agent = Agent::start(&bedrock, None, &env_refs(&env)).await.unwrap();
+    let stack = IdentityGatewayStack::gateway_only(Duration::from_secs(3600))
+        .await
+        .unwrap();
+    let (identity, gateway, oauth, bedrock, agent) = (
+        &stack.identity,
+        &stack.gateway,
+        &stack.oauth,
+        &stack.bedrock,
+        &stack.agent,
+    );
     assert_warranty(
         &ask_warranty(
-            &agent,
-            &bedrock,
+            agent,
+            bedrock,
             "support___check_warranty",
             &[(WAT_HEADER, WORKLOAD_TOKEN)],
         )
@@ -455,8 +353,8 @@ async fn a_refused_identity_token_is_replaced_with_the_requests_own_workload_tok
     let second_wat = "workload-token-of-request-two";
     identity.allow_workload_token(second_wat);
     let answer = ask_warranty(
-        &agent,
-        &bedrock,
+        agent,
+        bedrock,
         "support___check_warranty",
         &[(WAT_HEADER, second_wat)],
     )
@@ -473,6 +371,72 @@ async fn a_refused_identity_token_is_replaced_with_the_requests_own_workload_tok
         gateway.calls(),
         vec!["support___check_warranty".to_owned(); 2]
     );
+}
+
+#[tokio::test]
+async fn a_turn_left_without_tools_still_answers_in_a_session_that_used_them() {
+    let stack = IdentityGatewayStack::gateway_only(Duration::from_secs(3600))
+        .await
+        .unwrap();
+    let session = "session-that-used-gateway-tools-0123456789";
+    let signed = ask_warranty(
+        &stack.agent,
+        &stack.bedrock,
+        "support___check_warranty",
+        &[
+            (WAT_HEADER, WORKLOAD_TOKEN),
+            (system_tests::agent::SESSION_HEADER, session),
+        ],
+    )
+    .await;
+    assert_warranty(&signed);
+
+    // No workload token: the gateway, the only source, is withheld, so this turn has no tools
+    // while the session's history holds the earlier tool call. Bedrock refuses tool blocks
+    // without a toolConfig, so the agent must show them to the model as text.
+    stack
+        .bedrock
+        .push(Turn::text("I cannot look that up right now."));
+    let unsigned = stack
+        .agent
+        .invoke(
+            &json!({"prompt": "And my other unit?"}),
+            &[(system_tests::agent::SESSION_HEADER, session)],
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        unsigned.last()["type"],
+        json!("done"),
+        "{:?}",
+        unsigned.events
+    );
+    let request = stack.bedrock.requests().last().unwrap().body.clone();
+    assert!(request.get("toolConfig").is_none(), "{request}");
+    let messages = request["messages"].to_string();
+    assert!(
+        !messages.contains("toolUse") && !messages.contains("toolResult"),
+        "{messages}"
+    );
+    assert!(
+        messages.contains("earlier tool call") && messages.contains(SERIAL),
+        "the model still reads what was looked up: {messages}"
+    );
+
+    // With a workload token again, the tools and the history's blocks are back as they were.
+    let again = ask_warranty(
+        &stack.agent,
+        &stack.bedrock,
+        "support___check_warranty",
+        &[
+            (WAT_HEADER, WORKLOAD_TOKEN),
+            (system_tests::agent::SESSION_HEADER, session),
+        ],
+    )
+    .await;
+    assert_warranty(&again);
+    let request = stack.bedrock.requests().last().unwrap().body.to_string();
+    assert!(request.contains("toolUse"), "{request}");
 }
 
 #[tokio::test]

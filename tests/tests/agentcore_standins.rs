@@ -3,6 +3,9 @@
 //! platform accepts, refuse what it refuses, and pass MCP traffic through unchanged, or tests
 //! built on them would prove nothing about the agent's AgentCore calls.
 
+// Test code, helpers included: a failed unwrap, expect or panic is a failed test.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 use std::collections::HashMap;
 use std::time::SystemTime;
 

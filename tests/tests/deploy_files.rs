@@ -11,6 +11,9 @@
 //!
 //! compose.yaml is parsed with PyYAML from the project's `.venv` (already there for moto).
 
+// Test code, helpers included: a failed unwrap, expect or panic is a failed test.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -21,6 +24,14 @@ use system_tests::workspace;
 
 // ---------------------------------------------------------------------------------------------
 // Dockerfiles
+
+/// The Dockerfiles the repository has; [`dockerfiles`] finds at least these, so a test looping
+/// over them cannot pass by finding none.
+const EXPECTED_DOCKERFILES: [&str; 3] = [
+    "Dockerfile.agent",
+    "Dockerfile.mcp",
+    "tests/Dockerfile.rds-data",
+];
 
 /// Every Dockerfile of the repository: `Dockerfile*` at the root and in `tests/`.
 fn dockerfiles() -> Vec<PathBuf> {
@@ -35,6 +46,10 @@ fn dockerfiles() -> Vec<PathBuf> {
         }
     }
     found.sort();
+    let names: BTreeSet<String> = found.iter().map(|p| relative(p)).collect();
+    for expected in EXPECTED_DOCKERFILES {
+        assert!(names.contains(expected), "{expected} is missing: {names:?}");
+    }
     found
 }
 
@@ -198,14 +213,6 @@ fn run_hadolint(args: &[&str], stdin: Option<&str>) -> std::process::Output {
 #[test]
 fn hadolint_passes_every_dockerfile() {
     let files = dockerfiles();
-    let names: BTreeSet<String> = files.iter().map(|p| relative(p)).collect();
-    for expected in [
-        "Dockerfile.agent",
-        "Dockerfile.mcp",
-        "tests/Dockerfile.rds-data",
-    ] {
-        assert!(names.contains(expected), "{expected} is missing: {names:?}");
-    }
     let mut failures = Vec::new();
     for file in &files {
         let output = run_hadolint(&["--no-color", file.to_str().unwrap()], None);
@@ -645,8 +652,10 @@ fn compose_runs_the_whole_stack() {
 #[test]
 fn compose_images_are_pinned_or_built_from_this_repository() {
     let compose = compose();
+    let mut built = BTreeSet::new();
     for (name, service) in services(&compose) {
         if let Some(dockerfile) = dockerfile_of(&compose, name) {
+            built.insert(name.as_str());
             assert!(
                 workspace::root().join(&dockerfile).is_file(),
                 "{name}: {dockerfile} is missing"
@@ -664,6 +673,17 @@ fn compose_images_are_pinned_or_built_from_this_repository() {
             );
         }
     }
+    assert_eq!(
+        built,
+        BTreeSet::from([
+            "agent",
+            "aurora-migrate",
+            "dynamodb-seed",
+            "mcp-server",
+            "rds-data"
+        ]),
+        "the services built from this repository"
+    );
     let localstack = services(&compose)["localstack"]["image"].as_str().unwrap();
     assert!(
         localstack.starts_with("localstack/localstack:"),
@@ -676,12 +696,14 @@ fn compose_images_are_pinned_or_built_from_this_repository() {
 #[test]
 fn compose_builds_our_images_for_arm64_unless_told_otherwise() {
     let compose = compose();
+    let mut checked = BTreeSet::new();
     for (name, service) in services(&compose) {
         let dockerfile = dockerfile_of(&compose, name);
         if matches!(
             dockerfile.as_deref(),
             Some("Dockerfile.agent" | "Dockerfile.mcp")
         ) {
+            checked.insert(name.as_str());
             assert_eq!(
                 service["platform"].as_str(),
                 Some("${IMAGE_PLATFORM:-linux/arm64}"),
@@ -689,15 +711,23 @@ fn compose_builds_our_images_for_arm64_unless_told_otherwise() {
             );
         }
     }
+    assert_eq!(
+        checked,
+        BTreeSet::from(["agent", "aurora-migrate", "dynamodb-seed", "mcp-server"]),
+        "the services running the AgentCore images"
+    );
 }
 
 #[test]
 fn every_long_running_service_has_a_health_check() {
     let compose = compose();
+    let mut long_running = BTreeSet::new();
+    let mut self_probing = BTreeSet::new();
     for (name, service) in services(&compose) {
         if is_job(service) {
             continue;
         }
+        long_running.insert(name.as_str());
         let check = &service["healthcheck"];
         let test = words(&check["test"]);
         assert!(
@@ -714,6 +744,7 @@ fn every_long_running_service_has_a_health_check() {
         if let Some(invocation) = invocation(&compose, name) {
             let dockerfile = Dockerfile::load(&dockerfile_of(&compose, name).unwrap());
             if dockerfile.runtime().image() == "scratch" {
+                self_probing.insert(name.as_str());
                 assert_eq!(
                     test,
                     [
@@ -726,12 +757,25 @@ fn every_long_running_service_has_a_health_check() {
             }
         }
     }
+    assert_eq!(
+        long_running,
+        BTreeSet::from([
+            "agent",
+            "jaeger",
+            "localstack",
+            "mcp-server",
+            "postgres",
+            "rds-data"
+        ])
+    );
+    assert_eq!(self_probing, BTreeSet::from(["agent", "mcp-server"]));
 }
 
 #[test]
 fn start_order_waits_for_health_and_finished_jobs() {
     let compose = compose();
     let all = services(&compose);
+    let mut dependents = BTreeSet::new();
     for (name, service) in all {
         let Some(depends) = service["depends_on"].as_object() else {
             assert!(
@@ -740,6 +784,7 @@ fn start_order_waits_for_health_and_finished_jobs() {
             );
             continue;
         };
+        dependents.insert(name.as_str());
         for (dependency, rule) in depends {
             let target = all
                 .get(dependency)
@@ -753,6 +798,17 @@ fn start_order_waits_for_health_and_finished_jobs() {
             assert_eq!(condition, expected, "{name} → {dependency}");
         }
     }
+    assert_eq!(
+        dependents,
+        BTreeSet::from([
+            "agent",
+            "aurora-migrate",
+            "dynamodb-seed",
+            "mcp-server",
+            "rds-data"
+        ]),
+        "the services that wait for others"
+    );
     // Everything the agent and the MCP server need is up (or done) before they start.
     let needs = |name: &str| -> BTreeSet<String> {
         let mut seen = BTreeSet::new();
@@ -828,6 +884,12 @@ fn published_ports_are_loopback_only_and_match_the_images() {
             .clone();
         assert_eq!(exposed, port.to_string(), "{file}");
     }
+    let publishing: BTreeSet<&str> = published.keys().map(String::as_str).collect();
+    assert_eq!(
+        publishing,
+        BTreeSet::from(["agent", "jaeger", "localstack", "mcp-server"]),
+        "the services that publish ports"
+    );
     let jaeger: BTreeSet<String> = words(&services(&compose)["jaeger"]["ports"])
         .into_iter()
         .collect();
@@ -1084,15 +1146,24 @@ fn reads(binary: &str, subcommand: Option<&str>) -> Reads {
     all
 }
 
-/// Every problem with the environment compose gives our binaries: a variable no binary option or
-/// library reads (a typo, or a setting that was removed), or a required one that is missing.
-fn environment_problems(compose: &Value) -> Vec<String> {
+/// What checking the environment compose gives our binaries found.
+struct EnvironmentCheck {
+    /// The services running one of our binaries, whose environment was checked.
+    checked: BTreeSet<String>,
+    /// Every problem: a variable no binary option or library reads (a typo, or a setting that
+    /// was removed), or a required one that is missing.
+    problems: Vec<String>,
+}
+
+fn check_environment(compose: &Value) -> EnvironmentCheck {
+    let mut checked = BTreeSet::new();
     let mut problems = Vec::new();
     let mut cache: BTreeMap<(String, Option<String>), Reads> = BTreeMap::new();
     for (name, service) in services(compose) {
         let Some(invocation) = invocation(compose, name) else {
             continue;
         };
+        checked.insert(name.clone());
         let subcommand = invocation.subcommand().map(str::to_owned);
         let reads = cache
             .entry((invocation.binary.clone(), subcommand.clone()))
@@ -1115,13 +1186,25 @@ fn environment_problems(compose: &Value) -> Vec<String> {
             }
         }
     }
-    problems
+    EnvironmentCheck { checked, problems }
 }
 
 #[test]
 fn compose_gives_each_binary_exactly_the_variables_it_reads_and_requires() {
-    let problems = environment_problems(&compose());
-    assert!(problems.is_empty(), "{}", problems.join("\n"));
+    let check = check_environment(&compose());
+    assert!(check.problems.is_empty(), "{}", check.problems.join("\n"));
+    let checked: BTreeSet<&str> = check.checked.iter().map(String::as_str).collect();
+    assert_eq!(
+        checked,
+        BTreeSet::from([
+            "agent",
+            "aurora-migrate",
+            "dynamodb-seed",
+            "mcp-server",
+            "rds-data"
+        ]),
+        "the services running our binaries"
+    );
 }
 
 #[test]
@@ -1142,7 +1225,7 @@ fn the_environment_check_catches_a_stray_and_a_missing_variable() {
         .as_object_mut()
         .unwrap()
         .remove("AURORA_ADMIN_SECRET_ARN");
-    let problems = environment_problems(&compose).join("\n");
+    let problems = check_environment(&compose).problems.join("\n");
     for expected in [
         "agent (agent): sets AGENT_PROT, which it does not read",
         "agent (agent): does not set AUTH_MODE, which it requires",

@@ -11,6 +11,9 @@
 //! `deploy_files.rs`; the small help parser here is this file's own (the one there is private
 //! to that test).
 
+// Test code, helpers included: a failed unwrap, expect or panic is a failed test.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
 use std::process::Command;
@@ -181,6 +184,8 @@ const NAME_PROPERTIES: &[&str] = &[
 #[test]
 fn every_name_derives_from_environment_name_and_no_region_is_hard_coded() {
     let mut problems = Vec::new();
+    let mut names_checked = 0;
+    let mut exports_checked = 0;
     for name in TEMPLATES {
         let t = template(name);
         assert_eq!(
@@ -209,6 +214,7 @@ fn every_name_derives_from_environment_name_and_no_region_is_hard_coded() {
             };
             for key in NAME_PROPERTIES {
                 if let Some(value) = props.get(*key) {
+                    names_checked += 1;
                     // A Sub of EnvironmentName, or a Ref to a resource (named the same way).
                     let derived = value.get("Fn::Sub").is_some()
                         && sub_text(value).is_some_and(|s| s.contains("${EnvironmentName}"))
@@ -223,6 +229,7 @@ fn every_name_derives_from_environment_name_and_no_region_is_hard_coded() {
         }
         for (output, value) in t["Outputs"].as_object().into_iter().flatten() {
             if let Some(export) = value.get("Export") {
+                exports_checked += 1;
                 let text = sub_text(&export["Name"]).unwrap_or("");
                 if !text.starts_with("${EnvironmentName}-") {
                     problems.push(format!(
@@ -233,19 +240,23 @@ fn every_name_derives_from_environment_name_and_no_region_is_hard_coded() {
         }
     }
     assert!(problems.is_empty(), "{}", problems.join("\n"));
+    assert!(names_checked > 0, "no resource name was found to check");
+    assert!(exports_checked > 0, "no export was found to check");
 }
 
 #[test]
 fn every_import_is_exported_by_an_earlier_stack() {
     let mut exported: BTreeMap<String, &str> = BTreeMap::new();
     let mut problems = Vec::new();
+    let mut imports_checked = 0;
     for name in TEMPLATES {
         let t = template(name);
         for value in all_values(&t["Resources"]) {
-            if let Some(import) = import_name(value)
-                && !exported.contains_key(import)
-            {
-                problems.push(format!("{name}: imports {import}, not exported before it"));
+            if let Some(import) = import_name(value) {
+                imports_checked += 1;
+                if !exported.contains_key(import) {
+                    problems.push(format!("{name}: imports {import}, not exported before it"));
+                }
             }
         }
         for value in t["Outputs"]
@@ -260,6 +271,10 @@ fn every_import_is_exported_by_an_earlier_stack() {
         }
     }
     assert!(problems.is_empty(), "{}", problems.join("\n"));
+    assert!(
+        imports_checked > 0,
+        "no cross-stack import was found to check"
+    );
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -647,6 +662,11 @@ fn environment_problems(runtimes: &Value) -> Vec<String> {
 #[test]
 fn runtimes_set_exactly_what_their_binaries_read_and_require() {
     let runtimes = template("runtimes");
+    let checked: BTreeSet<&str> = of_type(&runtimes, "AWS::BedrockAgentCore::Runtime")
+        .into_iter()
+        .map(|(id, _)| id.as_str())
+        .collect();
+    assert_eq!(checked, BTreeSet::from(["AgentRuntime", "McpRuntime"]));
     let problems = environment_problems(&runtimes);
     assert!(problems.is_empty(), "{}", problems.join("\n"));
     let agent = &resource(&runtimes, "AgentRuntime")["Properties"];
@@ -1121,13 +1141,20 @@ fn operator_only_calls_are_reached_only_from_operator_commands() {
         let mut files = Vec::new();
         rust_files("agent/src", &mut files);
         rust_files("mcp-server/src", &mut files);
-        for (file, text) in files {
-            if text.contains(wrapper) {
-                assert!(
-                    allowed.contains(&file.as_str()),
-                    "{file} calls {wrapper}: grant it or move it"
-                );
-            }
+        let callers: Vec<String> = files
+            .into_iter()
+            .filter(|(_, text)| text.contains(wrapper))
+            .map(|(file, _)| file)
+            .collect();
+        assert!(
+            !callers.is_empty(),
+            "nothing calls {wrapper}: remove it from this list"
+        );
+        for file in callers {
+            assert!(
+                allowed.contains(&file.as_str()),
+                "{file} calls {wrapper}: grant it or move it"
+            );
         }
     }
     // `seed` and `migrate` are subcommands, never the runtime's default command.
@@ -1195,6 +1222,7 @@ fn roles_are_scoped_to_their_own_resources() {
         "never the admin secret"
     );
     let model = imports("bedrock:InvokeModelWithResponseStream", &agent);
+    assert!(!model.is_empty(), "the agent may call its model");
     assert!(
         model
             .iter()

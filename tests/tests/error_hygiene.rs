@@ -11,6 +11,9 @@
 //! happen (an error `tool_result`, an `error` event, a note in the system prompt), so none
 //! passes by not failing.
 
+// Test code, helpers included: a failed unwrap, expect or panic is a failed test.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU8, Ordering};
 use std::time::Duration;
@@ -22,23 +25,19 @@ use axum::http::{HeaderMap, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 use system_tests::agent::{Agent, Answer, SESSION_HEADER};
-use system_tests::agentcore_runtime::{AgentCoreRuntimeStandIn, RuntimeOptions};
 use system_tests::bedrock::{BedrockStandIn, ToolCall, Turn};
-use system_tests::gateway::{GatewayOptions, GatewayStandIn};
-use system_tests::identity::IdentityStandIn;
 use system_tests::mcp_server::McpServer;
 use system_tests::moto::Moto;
 use system_tests::oauth::OAuthStandIn;
 use system_tests::rds_data::{self, RdsDataStandIn};
 use system_tests::serving::{Serving, bind_loopback};
+use system_tests::stacks::{
+    CLIENT_ID, IdentityGatewayStack, RuntimeSourceStack, SCOPE, WORKLOAD_TOKEN,
+};
 
 const REQUEST_HEADER: &str = "x-amzn-bedrock-agentcore-runtime-request-id";
 const WAT_HEADER: &str = "x-amz-bedrock-agentcore-identity-wat";
 const SERIAL: &str = "SN-AUD-AS5BATSL";
-const CLIENT_ID: &str = "support-agent-m2m";
-const CLIENT_SECRET: &str = "m2m-Secret-42";
-const SCOPE: &str = "support-mcp/tools";
-const WORKLOAD_TOKEN: &str = "workload-token-for-tests";
 /// A secret ARN nothing holds, in moto's account.
 const MISSING_SECRET_ARN: &str =
     "arn:aws:secretsmanager:us-east-1:123456789012:secret:missing-client-secret-AbCdEf";
@@ -361,62 +360,24 @@ async fn an_mcp_source_that_went_away_is_reported_plainly() {
 
 #[tokio::test]
 async fn a_token_endpoint_that_refuses_the_client_is_reported_plainly() {
-    let moto = Moto::start().await.unwrap();
-    let mcp = McpServer::seeded(&moto).await.unwrap();
-    let oauth = OAuthStandIn::start().await;
-    oauth.register_client(CLIENT_ID, CLIENT_SECRET, &[SCOPE]);
-    let secrets = rds_data::secrets_manager_client(&moto.endpoint).await;
-    let secret_arn = secrets
-        .create_secret()
-        .name("support-mcp-client-secret")
-        .secret_string(CLIENT_SECRET)
-        .send()
-        .await
-        .unwrap()
-        .arn()
-        .unwrap()
-        .to_owned();
-    let runtime = AgentCoreRuntimeStandIn::start(
-        mcp.url.clone(),
-        RuntimeOptions {
-            authorizer: oauth.authorizer(),
-            ..RuntimeOptions::default()
-        },
-    )
-    .await;
-    let sources = json!([{
-        "name": "support",
-        "runtime_arn": runtime.runtime_arn,
-        "auth": {
-            "type": "client_credentials",
-            "token_url": oauth.token_url(),
-            "client_id": CLIENT_ID,
-            "client_secret_arn": secret_arn,
-            "scopes": [SCOPE]
-        }
-    }])
-    .to_string();
-    let bedrock = BedrockStandIn::start([]).await;
-    let env = [
-        ("MCP_SOURCES", sources.as_str()),
-        (
-            "AWS_ENDPOINT_URL_BEDROCK_AGENTCORE",
-            runtime.endpoint.as_str(),
-        ),
-        ("AWS_ENDPOINT_URL_SECRETS_MANAGER", moto.endpoint.as_str()),
-    ];
-    let agent = Agent::start(&bedrock, None, &env).await.unwrap();
-    agent
-        .wait_for_log("tools listed", Duration::from_secs(15))
+    let stack = RuntimeSourceStack::start(Duration::from_secs(3600))
         .await
         .unwrap();
+    let (moto, mcp, oauth, runtime, bedrock, agent) = (
+        &stack.moto,
+        &stack.mcp,
+        &stack.oauth,
+        &stack.runtime,
+        &stack.bedrock,
+        &stack.agent,
+    );
     // The token in hand is refused, and the client's secret no longer opens the endpoint.
     oauth.revoke_all();
     oauth.register_client(CLIENT_ID, "a-rotated-secret", &[SCOPE]);
     let before = oauth.token_requests();
 
-    script_warranty_call(&bedrock, "check_warranty");
-    let (answer, request_id) = ask(&agent, "token-refused", &[]).await;
+    script_warranty_call(bedrock, "check_warranty");
+    let (answer, request_id) = ask(agent, "token-refused", &[]).await;
     assert_eq!(
         tool_error(&answer),
         "the support tools are unavailable right now because the agent could not sign in to them; try again later"
@@ -434,7 +395,7 @@ async fn a_token_endpoint_that_refuses_the_client_is_reported_plainly() {
             &bedrock.endpoint,
         ],
     );
-    assert_cause_logged(&agent, &request_id, &["invalid_client", "HTTP 401"]).await;
+    assert_cause_logged(agent, &request_id, &["invalid_client", "HTTP 401"]).await;
 }
 
 #[tokio::test]
@@ -488,42 +449,18 @@ async fn a_missing_client_secret_is_reported_plainly() {
 
 #[tokio::test]
 async fn identity_refusing_and_no_workload_token_are_reported_plainly() {
-    let moto = Moto::start().await.unwrap();
-    let mcp = McpServer::seeded(&moto).await.unwrap();
-    let oauth = OAuthStandIn::start().await;
-    oauth.register_client(CLIENT_ID, CLIENT_SECRET, &[SCOPE]);
     // Short-lived tokens, so a later request must fetch again.
-    oauth.set_token_lifetime(Duration::from_secs(2));
-    let identity = IdentityStandIn::start().await;
-    identity.allow_workload_token(WORKLOAD_TOKEN);
-    identity.add_provider("gateway-m2m", &oauth, CLIENT_ID);
-    let gateway = GatewayStandIn::start(
-        GatewayOptions::new()
-            .target("support", mcp.url.clone())
-            .authorizer(oauth.authorizer()),
-    )
-    .await
-    .unwrap();
-    // A source without outbound auth keeps tools in every turn (Bedrock wants a toolConfig
-    // for a conversation with tool blocks).
-    let sources = json!([
-        {
-            "name": "gateway",
-            "gateway_url": gateway.url,
-            "auth": {"type": "agentcore_identity", "provider_name": "gateway-m2m", "scopes": [SCOPE]}
-        },
-        {"name": "direct", "url": mcp.url},
-    ])
-    .to_string();
-    let bedrock = BedrockStandIn::start([]).await;
-    let mut env = identity.sdk_env();
-    env.push(("MCP_SOURCES".into(), sources));
-    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
-    let agent = Agent::start(&bedrock, None, &env).await.unwrap();
-    agent
-        .wait_for_log("tools listed", Duration::from_secs(15))
+    let stack = IdentityGatewayStack::start(Duration::from_secs(2))
         .await
         .unwrap();
+    let (mcp, oauth, identity, gateway, bedrock, agent) = (
+        &stack.mcp,
+        &stack.oauth,
+        &stack.identity,
+        &stack.gateway,
+        &stack.bedrock,
+        &stack.agent,
+    );
     let stand_ins = [
         identity.base_url(),
         gateway.url.as_str(),
@@ -532,27 +469,27 @@ async fn identity_refusing_and_no_workload_token_are_reported_plainly() {
         bedrock.endpoint.as_str(),
     ];
 
-    script_warranty_call(&bedrock, "support___check_warranty");
-    let (listed, _) = ask(&agent, "identity-granted", &[(WAT_HEADER, WORKLOAD_TOKEN)]).await;
+    script_warranty_call(bedrock, "support___check_warranty");
+    let (listed, _) = ask(agent, "identity-granted", &[(WAT_HEADER, WORKLOAD_TOKEN)]).await;
     assert_eq!(listed.of_type("tool_result")[0]["status"], json!("ok"));
 
     let from = bedrock.requests().len();
-    script_warranty_call(&bedrock, "support___check_warranty");
-    let (answer, request_id) = ask(&agent, "identity-unsigned", &[]).await;
+    script_warranty_call(bedrock, "support___check_warranty");
+    let (answer, request_id) = ask(agent, "identity-unsigned", &[]).await;
     let not_signed = "The gateway tools are not available in this conversation because the request was not signed by the runtime; tell the customer you cannot look that up now.";
     assert_eq!(tool_error(&answer), not_signed);
-    let system = system_prompts(&bedrock, from);
+    let system = system_prompts(bedrock, from);
     assert!(system.contains(not_signed), "{system}");
     assert_plain("identity-unsigned", &stream_text(&answer), &stand_ins);
     assert_plain("identity-unsigned (system prompt)", &system, &stand_ins);
-    assert_cause_logged(&agent, &request_id, &["carried no workload access token"]).await;
+    assert_cause_logged(agent, &request_id, &["carried no workload access token"]).await;
 
     // Once the token has run out, a request whose workload token Identity refuses.
     tokio::time::sleep(Duration::from_millis(1200)).await;
     let from = bedrock.requests().len();
-    script_warranty_call(&bedrock, "support___check_warranty");
+    script_warranty_call(bedrock, "support___check_warranty");
     let (answer, request_id) = ask(
-        &agent,
+        agent,
         "identity-refused",
         &[(WAT_HEADER, "a-workload-token-identity-refuses")],
     )
@@ -563,11 +500,11 @@ async fn identity_refusing_and_no_workload_token_are_reported_plainly() {
         identity.requests().last().unwrap().error_type.as_deref(),
         Some("AccessDeniedException")
     );
-    let system = system_prompts(&bedrock, from);
+    let system = system_prompts(bedrock, from);
     assert!(system.contains(refused), "{system}");
     assert_plain("identity-refused", &stream_text(&answer), &stand_ins);
     assert_plain("identity-refused (system prompt)", &system, &stand_ins);
-    assert_cause_logged(&agent, &request_id, &["AccessDeniedException"]).await;
+    assert_cause_logged(agent, &request_id, &["AccessDeniedException"]).await;
     assert!(
         !agent.process.logs().join("\n").contains(WORKLOAD_TOKEN),
         "the workload token is never logged"

@@ -1,6 +1,9 @@
 //! The demo data set keeps the invariants its generator documents (ids that exist in every
 //! store, warranty mix, reviews after orders, totals), checked by the generator itself.
 
+// Test code, helpers included: a failed unwrap, expect or panic is a failed test.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 use system_tests::workspace;
 
 #[test]

@@ -12,6 +12,9 @@
 //! template says. That the template forbids it is checked on the template instead
 //! (`deploy_templates.rs`, `the_agent_reads_the_customer_from_id_tokens_and_users_cannot_write_it`).
 
+// Test code, helpers included: a failed unwrap, expect or panic is a failed test.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 use std::process::Command;
 use std::time::Duration;
 

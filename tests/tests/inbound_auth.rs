@@ -9,6 +9,9 @@
 //! port and calls it over HTTP (to assert what callers do see: the caller's claims, or a 401
 //! with a `WWW-Authenticate: Bearer` challenge and a body that gives no reason).
 
+// Test code, helpers included: a failed unwrap, expect or panic is a failed test.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 use std::collections::BTreeMap;
 use std::io::Write;
 use std::sync::atomic::{AtomicUsize, Ordering};

@@ -11,67 +11,57 @@
 //! for others change nothing; a session answers only the caller who started it; staff see
 //! what they may.
 
+// Test code, helpers included: a failed unwrap, expect or panic is a failed test.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 use std::collections::BTreeSet;
-use std::time::Duration;
 
 use serde_json::{Value, json};
 use system_tests::agent::{Agent, Answer, SESSION_HEADER};
-use system_tests::aurora::Aurora;
 use system_tests::bedrock::{BedrockStandIn, ToolCall, Turn};
-use system_tests::cognito::{CUSTOMER_ID, CUSTOMER_ID_ATTRIBUTE, CognitoPool, STAFF_GROUP};
+use system_tests::cognito::{CUSTOMER_ID, CUSTOMER_ID_ATTRIBUTE};
 use system_tests::fixtures;
 use system_tests::mcp_server::McpServer;
 use system_tests::moto::Moto;
+use system_tests::stacks::SignedInStack;
 
 /// The second signed-in customer.
 const SECOND: &str = "CUST-002";
 const SECOND_USERNAME: &str = "customer-002";
 const UNLINKED_USERNAME: &str = "visitor-001";
 
-struct Stack {
-    _moto: Moto,
-    _mcp: McpServer,
-    _aurora: Aurora,
-    pool: CognitoPool,
-    bedrock: BedrockStandIn,
-    agent: Agent,
+/// The signed-in stack with a second linked customer and an unlinked user, and this file's
+/// helpers on it.
+struct Stack(SignedInStack);
+
+impl std::ops::Deref for Stack {
+    type Target = SignedInStack;
+
+    fn deref(&self) -> &SignedInStack {
+        &self.0
+    }
 }
 
 async fn stack() -> Stack {
-    let moto = Moto::start().await.unwrap();
-    let mcp = McpServer::seeded(&moto).await.unwrap();
-    let aurora = Aurora::seeded(&moto).await.unwrap();
-    let pool = CognitoPool::create(&moto).await.unwrap();
-    pool.create_user(
-        SECOND_USERNAME,
-        &[
-            ("email", "customer-002@example.com"),
-            (CUSTOMER_ID_ATTRIBUTE, SECOND),
-        ],
-        &[],
-    )
-    .await
-    .unwrap();
-    pool.create_user(UNLINKED_USERNAME, &[], &[]).await.unwrap();
-    let bedrock = BedrockStandIn::start([]).await;
-    let mut env = pool.auth_env();
-    env.extend(aurora.agent_env());
-    env.push(("AUTH_TOKEN_USE".into(), "id".into()));
-    env.push(("STAFF_GROUP".into(), STAFF_GROUP.into()));
-    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
-    let agent = Agent::start(&bedrock, Some(&mcp.url), &env).await.unwrap();
-    agent
-        .wait_for_logs("tools listed", 2, Duration::from_secs(10))
+    let stack = SignedInStack::start().await.unwrap();
+    stack
+        .pool
+        .create_user(
+            SECOND_USERNAME,
+            &[
+                ("email", "customer-002@example.com"),
+                (CUSTOMER_ID_ATTRIBUTE, SECOND),
+            ],
+            &[],
+        )
         .await
         .unwrap();
-    Stack {
-        _moto: moto,
-        _mcp: mcp,
-        _aurora: aurora,
-        pool,
-        bedrock,
-        agent,
-    }
+    stack
+        .pool
+        .create_user(UNLINKED_USERNAME, &[], &[])
+        .await
+        .unwrap();
+    Stack(stack)
 }
 
 /// Who is calling, and whose records they may see (`None`: nobody's; staff are separate).

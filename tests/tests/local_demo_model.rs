@@ -2,6 +2,9 @@
 //! no AWS credentials are found: the real agent, pointed at it, answers a question through the
 //! real MCP server's tools, and every answer says no real model is behind it.
 
+// Test code, helpers included: a failed unwrap, expect or panic is a failed test.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 use std::path::Path;
 use std::time::Duration;
 

@@ -4,6 +4,9 @@
 //! listed in `tests/conformance/expected-failures.yml`; any other failure, or a listed
 //! scenario that starts passing, fails this test.
 
+// Test code, helpers included: a failed unwrap, expect or panic is a failed test.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 use system_tests::mcp_server::McpServer;
 use system_tests::moto::Moto;
 use system_tests::workspace;

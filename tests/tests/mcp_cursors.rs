@@ -4,6 +4,9 @@
 //! process that issued it; any other use, an edited cursor or a hand-made one gets the
 //! `isError` "cursor is not valid" answer and never a page. Proper cursors page to the end.
 
+// Test code, helpers included: a failed unwrap, expect or panic is a failed test.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 use std::collections::{BTreeMap, HashSet};
 use std::time::Duration;
 

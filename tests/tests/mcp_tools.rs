@@ -2,6 +2,9 @@
 //! binary, against moto seeded with the shared fixture. Expected answers are computed from
 //! `fixtures/` directly.
 
+// Test code, helpers included: a failed unwrap, expect or panic is a failed test.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 use std::collections::{BTreeMap, HashSet};
 
 use futures::future::join_all;

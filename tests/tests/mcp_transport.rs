@@ -3,6 +3,9 @@
 //! checks, malformed bodies, protocol versions, start-up without DynamoDB, seeding, bad
 //! configuration and graceful shutdown.
 
+// Test code, helpers included: a failed unwrap, expect or panic is a failed test.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 use std::time::Duration;
 
 use reqwest::StatusCode;

@@ -4,6 +4,9 @@
 //! exporter sends, ids and parentage included, and refuse what a collector or X-Ray refuses, or
 //! tests asserting on the binaries' spans would prove nothing.
 
+// Test code, helpers included: a failed unwrap, expect or panic is a failed test.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 use std::time::{Duration, Instant, SystemTime};
 
 use aws_credential_types::Credentials;

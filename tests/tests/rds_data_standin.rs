@@ -2,6 +2,9 @@
 //! PostgreSQL database and secrets in moto: every answer decodes into what the SDK reports for
 //! the real service, so the agent's tests can trust what the stand-in makes the agent see.
 
+// Test code, helpers included: a failed unwrap, expect or panic is a failed test.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 use std::time::{Duration, Instant};
 
 use aws_config::retry::RetryConfig;

@@ -3,6 +3,9 @@
 //! reqwest against the OAuth stand-in, and its tokens checked through the JWKS and
 //! [`OAuthStandIn::validate`].
 
+// Test code, helpers included: a failed unwrap, expect or panic is a failed test.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 use std::time::Duration;
 
 use aws_sdk_bedrockagentcore::error::ProvideErrorMetadata;

@@ -11,10 +11,10 @@
 
 use std::time::Duration;
 
+use agent_protocol::Secret;
 use serde::Deserialize;
 
 use super::data_api::{self as db, DataApi, DbError};
-use crate::contract::context::Secret;
 
 /// One schema change.
 #[derive(Debug)]

@@ -10,36 +10,12 @@
 //!   callers acting for a user; it identifies a session's owner only when no token is verified
 //!   (`AUTH_MODE=none`).
 
+use agent_protocol::Secret;
+use agent_protocol::headers::{
+    LEGACY_WORKLOAD_ACCESS_TOKEN, MAX_SESSION_ID_LEN, REQUEST_ID, RUNTIME_USER_ID, SESSION_ID,
+    WORKLOAD_ACCESS_TOKEN,
+};
 use axum::http::HeaderMap;
-
-pub const SESSION_HEADER: &str = "x-amzn-bedrock-agentcore-runtime-session-id";
-pub const REQUEST_HEADER: &str = "x-amzn-bedrock-agentcore-runtime-request-id";
-const WAT_HEADER: &str = "x-amz-bedrock-agentcore-identity-wat";
-const LEGACY_WAT_HEADER: &str = "workloadaccesstoken";
-const RUNTIME_USER_HEADER: &str = "x-amzn-bedrock-agentcore-runtime-user-id";
-
-/// Longest session id accepted (AgentCore's own limit).
-pub const MAX_SESSION_ID_LEN: usize = 256;
-
-/// A secret that never prints.
-#[derive(Clone, PartialEq, Eq)]
-pub struct Secret(String);
-
-impl Secret {
-    pub fn new(value: String) -> Self {
-        Self(value)
-    }
-
-    pub fn expose(&self) -> &str {
-        &self.0
-    }
-}
-
-impl std::fmt::Debug for Secret {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("Secret(..)")
-    }
-}
 
 /// Who and what one invocation is about.
 #[derive(Debug, Clone)]
@@ -67,7 +43,7 @@ impl InvocationContext {
                 .filter(|v| !v.is_empty())
                 .map(str::to_owned)
         };
-        let session_id = match headers.get(SESSION_HEADER) {
+        let session_id = match headers.get(SESSION_ID) {
             Some(value) => {
                 let id = value
                     .to_str()
@@ -85,11 +61,11 @@ impl InvocationContext {
         };
         Ok(Self {
             session_id,
-            request_id: text(REQUEST_HEADER).unwrap_or_else(|| uuid::Uuid::new_v4().to_string()),
-            workload_access_token: text(WAT_HEADER)
-                .or_else(|| text(LEGACY_WAT_HEADER))
-                .map(Secret),
-            runtime_user_id: text(RUNTIME_USER_HEADER),
+            request_id: text(REQUEST_ID).unwrap_or_else(|| uuid::Uuid::new_v4().to_string()),
+            workload_access_token: text(WORKLOAD_ACCESS_TOKEN)
+                .or_else(|| text(LEGACY_WORKLOAD_ACCESS_TOKEN))
+                .map(Secret::new),
+            runtime_user_id: text(RUNTIME_USER_ID),
         })
     }
 }
@@ -113,8 +89,8 @@ mod tests {
     #[test]
     fn ids_come_from_headers_or_are_generated() {
         let given = InvocationContext::from_headers(&headers(&[
-            (SESSION_HEADER, "s-0123456789abcdef0123456789abcdef0"),
-            (REQUEST_HEADER, "r-1"),
+            (SESSION_ID, "s-0123456789abcdef0123456789abcdef0"),
+            (REQUEST_ID, "r-1"),
         ]))
         .expect("valid");
         assert_eq!(given.session_id, "s-0123456789abcdef0123456789abcdef0");
@@ -127,8 +103,8 @@ mod tests {
     #[test]
     fn the_newer_workload_token_header_wins_and_never_prints() {
         let context = InvocationContext::from_headers(&headers(&[
-            (LEGACY_WAT_HEADER, "old"),
-            (WAT_HEADER, "new-token"),
+            (LEGACY_WORKLOAD_ACCESS_TOKEN, "old"),
+            (WORKLOAD_ACCESS_TOKEN, "new-token"),
         ]))
         .expect("valid");
         assert!(
@@ -137,10 +113,11 @@ mod tests {
         );
         let token = context.workload_access_token.expect("a token");
         assert_eq!(token.expose(), "new-token");
-        let legacy = InvocationContext::from_headers(&headers(&[(LEGACY_WAT_HEADER, "old")]))
-            .expect("valid");
+        let legacy =
+            InvocationContext::from_headers(&headers(&[(LEGACY_WORKLOAD_ACCESS_TOKEN, "old")]))
+                .expect("valid");
         assert_eq!(
-            legacy.workload_access_token.map(|t| t.0),
+            legacy.workload_access_token.map(|t| t.expose().to_owned()),
             Some("old".to_owned())
         );
     }
@@ -150,7 +127,7 @@ mod tests {
         let long = "x".repeat(MAX_SESSION_ID_LEN + 1);
         for bad in [" ", long.as_str(), "has space"] {
             assert_eq!(
-                InvocationContext::from_headers(&headers(&[(SESSION_HEADER, bad)])).err(),
+                InvocationContext::from_headers(&headers(&[(SESSION_ID, bad)])).err(),
                 Some(ContextError::BadSessionId),
                 "{bad:?}"
             );

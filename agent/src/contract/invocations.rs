@@ -10,6 +10,8 @@ use std::convert::Infallible;
 use std::sync::Arc;
 use std::time::Instant;
 
+use agent_protocol::headers::SESSION_ID;
+use agent_protocol::{Event, SCHEMA_VERSION};
 use axum::body::to_bytes;
 use axum::extract::{Request, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
@@ -23,10 +25,9 @@ use tokio::task::AbortHandle;
 use tokio_stream::wrappers::ReceiverStream;
 use tracing::Instrument;
 
-use super::context::{InvocationContext, SESSION_HEADER};
+use super::context::InvocationContext;
 use super::health::BusyGuard;
-use super::{App, error_response};
-use crate::events::{Event, SCHEMA_VERSION};
+use super::{App, error_response, payload_too_large};
 use crate::session::{History, SessionError, SessionOwner};
 use crate::tools::CallContext;
 use crate::turn::{EventSink, TurnError};
@@ -40,15 +41,10 @@ pub async fn handle(State(app): State<Arc<App>>, caller: Caller, request: Reques
         Ok(context) => context,
         Err(e) => return error_response(StatusCode::BAD_REQUEST, "Invalid session id", e),
     };
-    let bytes = match to_bytes(body, app.max_request_bytes).await {
+    // The route's body limit layer bounds the body: reading past it fails here.
+    let bytes = match to_bytes(body, usize::MAX).await {
         Ok(bytes) => bytes,
-        Err(_) => {
-            return error_response(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                "Payload too large",
-                format!("the body must be at most {} bytes", app.max_request_bytes),
-            );
-        }
+        Err(_) => return payload_too_large(app.max_request_bytes),
     };
     let payload: Value = match serde_json::from_slice(&bytes) {
         Ok(payload) => payload,
@@ -138,7 +134,7 @@ pub async fn handle(State(app): State<Arc<App>>, caller: Caller, request: Reques
         Sse::new(stream).into_response()
     };
     if let Ok(value) = HeaderValue::from_str(&context.session_id) {
-        response.headers_mut().insert(SESSION_HEADER, value);
+        response.headers_mut().insert(SESSION_ID, value);
     }
     response
 }
@@ -200,7 +196,7 @@ async fn run_turn(
                 stop_reason = %turn.stop_reason,
                 input_tokens = turn.usage.input_tokens,
                 output_tokens = turn.usage.output_tokens,
-                elapsed_ms = started.elapsed().as_millis() as u64,
+                elapsed_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
                 "turn completed"
             );
             history.commit(turn.new_messages, app.sessions.history_budget);
@@ -286,7 +282,7 @@ async fn json_answer(
                 )
                     .into_response();
             }
-            Event::Start { .. } | Event::TextDelta { .. } => {}
+            Event::Start { .. } | Event::TextDelta { .. } | Event::Unknown => {}
         }
     }
     error_response(

@@ -8,12 +8,15 @@ pub mod invocations;
 
 use std::sync::Arc;
 
-use axum::Router;
+use axum::body::{Bytes, HttpBody};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Json, Response};
 use axum::routing::{get, post};
+use axum::{BoxError, Router, middleware};
 use serde_json::json;
 use tokio_util::sync::CancellationToken;
+use tower_http::limit::RequestBodyLimitLayer;
 
 use crate::session::Sessions;
 use crate::tools::access::AccessPolicy;
@@ -34,7 +37,8 @@ pub struct App {
 }
 
 /// The routes of the contract. `invocations_layer` wraps `/invocations` only (authentication);
-/// `/ping` stays open for the platform's health checks.
+/// `/ping` stays open for the platform's health checks. Inside it, `/invocations` bodies are
+/// bounded by `max_request_bytes`.
 pub fn router<L>(app: Arc<App>, invocations_layer: L) -> Router
 where
     L: tower::Layer<axum::routing::Route> + Clone + Send + Sync + 'static,
@@ -47,10 +51,17 @@ where
     <L::Service as tower::Service<axum::extract::Request>>::Future: Send + 'static,
 {
     let health = app.health.clone();
+    let max_request_bytes = app.max_request_bytes;
     Router::new()
         .route(
             "/invocations",
-            post(invocations::handle).route_layer(invocations_layer),
+            post(invocations::handle)
+                .layer(RequestBodyLimitLayer::new(max_request_bytes))
+                .layer(middleware::map_response_with_state(
+                    max_request_bytes,
+                    payload_too_large_as_json,
+                ))
+                .route_layer(invocations_layer),
         )
         .route("/ping", get(move || async move { Json(health.ping()) }))
         .fallback(|| async {
@@ -74,4 +85,27 @@ pub fn error_response(
         Json(json!({"error": error, "details": details.to_string()})),
     )
         .into_response()
+}
+
+/// The answer to a body over `limit` bytes.
+pub fn payload_too_large(limit: usize) -> Response {
+    error_response(
+        StatusCode::PAYLOAD_TOO_LARGE,
+        "Payload too large",
+        format!("the body must be at most {limit} bytes"),
+    )
+}
+
+/// Gives every 413 of `/invocations` the JSON answer: the body limit layer refuses a declared
+/// length over the limit itself, with a plain-text body.
+async fn payload_too_large_as_json<B>(State(limit): State<usize>, response: Response<B>) -> Response
+where
+    B: HttpBody<Data = Bytes> + Send + 'static,
+    B::Error: Into<BoxError>,
+{
+    if response.status() == StatusCode::PAYLOAD_TOO_LARGE {
+        payload_too_large(limit)
+    } else {
+        response.into_response()
+    }
 }

@@ -10,6 +10,7 @@
 
 use std::time::Duration;
 
+use agent_protocol::Usage;
 use aws_config::BehaviorVersion;
 use aws_config::retry::RetryConfig;
 use aws_config::timeout::TimeoutConfig;
@@ -23,7 +24,6 @@ use aws_sdk_bedrockruntime::types::{
 use aws_smithy_types::event_stream::RawMessage;
 
 use crate::config::ModelConfig;
-use crate::events::Usage;
 
 /// What a model stream says, in order.
 #[derive(Debug, Clone, PartialEq)]

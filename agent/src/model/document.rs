@@ -23,8 +23,7 @@ pub fn from_json(value: &Value) -> Document {
     }
 }
 
-#[cfg(test)]
-fn to_json(document: &Document) -> Value {
+pub fn to_json(document: &Document) -> Value {
     match document {
         Document::Null => Value::Null,
         Document::Bool(b) => Value::Bool(*b),

@@ -42,15 +42,9 @@ fn trace_context_of(message: &ClientJsonRpcMessage) -> Vec<(HeaderName, HeaderVa
     let Some(meta) = value.pointer("/params/_meta").and_then(|m| m.as_object()) else {
         return Vec::new();
     };
-    ["traceparent", "tracestate", "baggage"]
+    service_runtime::trace_meta::extract(meta)
         .into_iter()
-        .filter_map(|name| {
-            let text = meta.get(name)?.as_str()?;
-            Some((
-                HeaderName::from_static(name),
-                HeaderValue::from_str(text).ok()?,
-            ))
-        })
+        .filter_map(|(name, value)| Some((name?, value)))
         .collect()
 }
 

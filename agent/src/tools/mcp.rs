@@ -18,6 +18,8 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use agent_protocol::Secret;
+use agent_protocol::runtime_url::{DEFAULT_QUALIFIER, runtime_invocation_url};
 use rmcp::RoleClient;
 use rmcp::model::{
     CallToolRequestParams, CallToolResult, JsonObject, MetaObject, RequestMetaObject, Tool,
@@ -33,7 +35,6 @@ use tracing::Instrument;
 
 use super::authorized_http::{AuthorizedClient, AuthorizedHttpError};
 use super::outbound_auth::{AuthConfig, OutboundAuth, OutboundAuthError};
-use crate::contract::context::Secret;
 
 /// The tool a gateway with semantic search adds.
 pub const GATEWAY_SEARCH_TOOL: &str = "x_amz_bedrock_agentcore_search";
@@ -136,7 +137,7 @@ impl SourceConfig {
                         "source {name}: runtime_arn {arn:?} must look like arn:aws:bedrock-agentcore:<region>:<account>:runtime/<id>"
                     ));
                 }
-                let qualifier = self.qualifier.as_deref().unwrap_or("DEFAULT");
+                let qualifier = self.qualifier.as_deref().unwrap_or(DEFAULT_QUALIFIER);
                 Ok(Endpoint::Runtime {
                     url: runtime_invocation_url(agentcore_base, arn, qualifier),
                 })
@@ -163,29 +164,6 @@ fn is_runtime_arn(arn: &str) -> bool {
     matches!(parts.as_slice(), ["arn", partition, "bedrock-agentcore", region, account, resource]
         if !partition.is_empty() && !region.is_empty() && !account.is_empty()
             && resource.strip_prefix("runtime/").is_some_and(|id| !id.is_empty() && !id.contains('/')))
-}
-
-/// `<base>/runtimes/<ARN, every reserved character percent-encoded>/invocations?qualifier=<q>`.
-pub fn runtime_invocation_url(base: &str, arn: &str, qualifier: &str) -> String {
-    format!(
-        "{}/runtimes/{}/invocations?qualifier={}",
-        base.trim_end_matches('/'),
-        percent_encode(arn),
-        percent_encode(qualifier)
-    )
-}
-
-/// Encodes every byte but the unreserved ones (RFC 3986), so `:` and `/` become `%3A`, `%2F`.
-fn percent_encode(text: &str) -> String {
-    text.bytes()
-        .map(|b| {
-            if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') {
-                char::from(b).to_string()
-            } else {
-                format!("%{b:02X}")
-            }
-        })
-        .collect()
 }
 
 /// Why a source could not be used.
@@ -467,13 +445,7 @@ impl McpSource {
             "gen_ai.tool.name" = tool,
             "server.address" = %self.name,
         );
-        let mut meta = MetaObject::new();
-        for (name, value) in &service_runtime::telemetry::trace_headers(&span) {
-            if let Ok(value) = value.to_str() {
-                meta.0
-                    .insert(name.as_str().to_owned(), serde_json::Value::from(value));
-            }
-        }
+        let meta = MetaObject(service_runtime::trace_meta::inject(&span));
         let mut request = CallToolRequestParams::new(tool.to_owned()).with_arguments(arguments);
         request.meta = Some(RequestMetaObject(meta));
         self.for_request(workload_token, || async {

@@ -27,11 +27,10 @@ use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
+use agent_protocol::{Secret, ToolStatus};
 use rmcp::model::{CallToolResult, JsonObject, Tool};
 use serde_json::{Value, json};
 
-use crate::contract::context::Secret;
-use crate::events::ToolStatus;
 use access::Access;
 use aurora::AuroraTools;
 use caller_cursors::CallerCursors;
@@ -310,7 +309,7 @@ impl Toolbox {
                     tokio::time::sleep(REFRESH_EVERY).await;
                 }
                 Err(error) => {
-                    tracing::warn!(source = %source.name(), %error, retry_in_ms = backoff.as_millis() as u64, "listing tools failed");
+                    tracing::warn!(source = %source.name(), %error, retry_in_ms = u64::try_from(backoff.as_millis()).unwrap_or(u64::MAX), "listing tools failed");
                     tokio::time::sleep(backoff).await;
                     backoff = (backoff * 2).min(MAX_LIST_BACKOFF);
                 }

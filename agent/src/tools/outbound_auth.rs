@@ -56,20 +56,16 @@ use std::future::Future;
 use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant, SystemTime};
 
+use agent_protocol::Secret;
 use aws_credential_types::Credentials;
 use aws_credential_types::provider::{ProvideCredentials, SharedCredentialsProvider};
 use aws_sdk_bedrockagentcore::types::Oauth2FlowType;
-use aws_sigv4::http_request::{SignableBody, SignableRequest, SigningSettings};
-use aws_sigv4::sign::v4;
-use aws_smithy_runtime_api::client::identity::Identity;
 use aws_smithy_types::error::display::DisplayErrorContext;
 use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 use base64::Engine;
 use http::header::AUTHORIZATION;
-use http::{HeaderMap, HeaderName, HeaderValue, Method};
+use http::{HeaderMap, HeaderValue};
 use serde::Deserialize;
-
-use crate::contract::context::Secret;
 
 /// How a source authenticates (the `auth` object of a source's configuration).
 #[derive(Debug, Clone, Deserialize, PartialEq)]
@@ -473,10 +469,7 @@ impl OutboundAuth {
     /// [`OutboundAuthError::MissingWorkloadToken`] even when a token is cached (a token another
     /// request's WAT paid for is not used for a request that brought none); with one, a missing
     /// or stale token is fetched with exactly that WAT.
-    pub async fn prepare(
-        &self,
-        workload_token: Option<&crate::contract::context::Secret>,
-    ) -> Result<(), OutboundAuthError> {
+    pub async fn prepare(&self, workload_token: Option<&Secret>) -> Result<(), OutboundAuthError> {
         match &self.method {
             AuthMethod::None | AuthMethod::Bearer(_) | AuthMethod::Sigv4(_) => Ok(()),
             AuthMethod::ClientCredentials(auth) => {
@@ -521,7 +514,7 @@ impl OutboundAuth {
                 // normalises what it sends, e.g. the host's case and default ports).
                 let url = reqwest::Url::parse(uri)
                     .map_err(|e| self.fetch_error(SIGNING, format!("URI {uri:?}: {e}")))?;
-                sigv4_headers(
+                service_runtime::sigv4::sign(
                     &credentials,
                     &auth.region,
                     &auth.service,
@@ -530,7 +523,7 @@ impl OutboundAuth {
                     url.as_str(),
                     body,
                 )
-                .map_err(|detail| self.fetch_error(SIGNING, detail))
+                .map_err(|error| self.fetch_error(SIGNING, error.to_string()))
             }
         }
     }
@@ -830,50 +823,6 @@ fn request_error_detail(error: &reqwest::Error) -> String {
     }
 }
 
-/// The SigV4 headers for one request, signed at `time`: `authorization`, `x-amz-date` and,
-/// with temporary credentials, `x-amz-security-token`. Only `host` and those headers are
-/// signed, so headers the HTTP client adds later cannot break the signature. The path is
-/// double-encoded as for every AWS service but S3.
-pub fn sigv4_headers(
-    credentials: &Credentials,
-    region: &str,
-    service: &str,
-    time: SystemTime,
-    method: &Method,
-    uri: &str,
-    body: &[u8],
-) -> Result<HeaderMap, String> {
-    let identity = Identity::from(credentials.clone());
-    let params: aws_sigv4::http_request::SigningParams<'_> = v4::SigningParams::builder()
-        .identity(&identity)
-        .region(region)
-        .name(service)
-        .time(time)
-        .settings(SigningSettings::default())
-        .build()
-        .map_err(|e| e.to_string())?
-        .into();
-    let request = SignableRequest::new(
-        method.as_str(),
-        uri,
-        std::iter::empty(),
-        SignableBody::Bytes(body),
-    )
-    .map_err(|e| e.to_string())?;
-    let (instructions, _signature) = aws_sigv4::http_request::sign(request, &params)
-        .map_err(|e| e.to_string())?
-        .into_parts();
-    let (headers, _params) = instructions.into_parts();
-    let mut map = HeaderMap::with_capacity(headers.len());
-    for header in headers {
-        let name = HeaderName::from_bytes(header.name().as_bytes()).map_err(|e| e.to_string())?;
-        let mut value = HeaderValue::from_str(header.value()).map_err(|e| e.to_string())?;
-        value.set_sensitive(header.sensitive() || name == AUTHORIZATION);
-        map.insert(name, value);
-    }
-    Ok(map)
-}
-
 #[cfg(test)]
 impl OutboundAuth {
     /// A source with a fixed bearer token, for tests that need no environment variable.
@@ -889,6 +838,8 @@ impl OutboundAuth {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    use http::Method;
 
     use std::sync::Arc;
     use std::sync::atomic::{AtomicUsize, Ordering};
@@ -1118,98 +1069,6 @@ mod tests {
         )
         .expect("valid");
         assert!(fine.needs_workload_token());
-    }
-
-    /// The published AWS SigV4 test suite (`aws-signing-test-suite/v4`): credentials
-    /// AKIDEXAMPLE, region us-east-1, service `service`, 2015-08-30T12:36:00Z.
-    #[test]
-    fn sigv4_matches_the_published_test_vectors() {
-        let time = SystemTime::UNIX_EPOCH + Duration::from_secs(1_440_938_160);
-        let secret = "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY";
-        let plain = Credentials::new("AKIDEXAMPLE", secret, None, None, "test");
-        let cases = [
-            (
-                // get-vanilla-query-order-key-case
-                Method::GET,
-                "https://example.amazonaws.com/?Param2=value2&Param1=value1",
-                &plain,
-                "host;x-amz-date",
-                "b97d918cfa904a5beff61c982a1b6f458b799221646efd99d3219ec94cdf2500",
-            ),
-            (
-                // post-vanilla
-                Method::POST,
-                "https://example.amazonaws.com/",
-                &plain,
-                "host;x-amz-date",
-                "5da7c1a2acd57cee7505fc6676e4e544621c30862966e37dddb68e92efbe5d6b",
-            ),
-        ];
-        for (method, uri, credentials, signed, signature) in cases {
-            let headers =
-                sigv4_headers(credentials, "us-east-1", "service", time, &method, uri, b"")
-                    .expect("signs");
-            assert_eq!(headers["x-amz-date"], "20150830T123600Z");
-            assert_eq!(
-                headers[AUTHORIZATION],
-                format!(
-                    "AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/20150830/us-east-1/service/aws4_request, SignedHeaders={signed}, Signature={signature}"
-                ),
-                "{method} {uri}"
-            );
-            assert!(headers[AUTHORIZATION].is_sensitive());
-        }
-        // get-vanilla-with-session-token
-        let token = "6e86291e8372ff2a2260956d9b8aae1d763fbf315fa00fa31553b73ebf194267";
-        let temporary =
-            Credentials::new("AKIDEXAMPLE", secret, Some(token.to_owned()), None, "test");
-        let headers = sigv4_headers(
-            &temporary,
-            "us-east-1",
-            "service",
-            time,
-            &Method::GET,
-            "https://example.amazonaws.com/",
-            b"",
-        )
-        .expect("signs");
-        assert_eq!(headers["x-amz-security-token"], token);
-        assert_eq!(
-            headers[AUTHORIZATION],
-            "AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/20150830/us-east-1/service/aws4_request, SignedHeaders=host;x-amz-date;x-amz-security-token, Signature=07ec1639c89043aa0e3e2de82b96708f198cceab042d4a97044c66dd9f74e7f8"
-        );
-    }
-
-    #[test]
-    fn the_body_and_the_query_are_part_of_the_signature() {
-        let credentials = Credentials::new("AKID", "secret", None, None, "test");
-        let sign = |uri: &str, body: &[u8]| {
-            sigv4_headers(
-                &credentials,
-                "us-east-1",
-                "bedrock-agentcore",
-                SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000),
-                &Method::POST,
-                uri,
-                body,
-            )
-            .expect("signs")[AUTHORIZATION]
-                .clone()
-        };
-        let base =
-            "https://bedrock-agentcore.us-east-1.amazonaws.com/runtimes/arn%3Aaws%3Ax/invocations";
-        let reference = sign(&format!("{base}?qualifier=DEFAULT"), b"{}");
-        assert!(
-            reference
-                .to_str()
-                .expect("ASCII")
-                .contains("/us-east-1/bedrock-agentcore/aws4_request")
-        );
-        assert_ne!(
-            reference,
-            sign(&format!("{base}?qualifier=DEFAULT"), b"{ }")
-        );
-        assert_ne!(reference, sign(&format!("{base}?qualifier=OTHER"), b"{}"));
     }
 
     #[test]
