@@ -127,3 +127,24 @@ pub fn error_text(result: &rmcp::model::CallToolResult) -> String {
         .collect::<Vec<_>>()
         .join("\n")
 }
+
+/// moto with the demo data and an MCP server on it: where most MCP tests start.
+pub async fn seeded_stack() -> anyhow::Result<(Moto, McpServer)> {
+    let moto = Moto::start().await?;
+    let server = McpServer::seeded(&moto).await?;
+    Ok((moto, server))
+}
+
+/// How many tickets the tickets table holds (a DynamoDB count scan).
+pub async fn ticket_count(moto: &Moto) -> anyhow::Result<usize> {
+    let scan = moto
+        .dynamodb()
+        .await
+        .scan()
+        .table_name("support-tickets")
+        .select(aws_sdk_dynamodb::types::Select::Count)
+        .send()
+        .await
+        .context("counting tickets")?;
+    Ok(usize::try_from(scan.count)?)
+}

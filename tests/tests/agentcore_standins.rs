@@ -22,20 +22,14 @@ use system_tests::agentcore_runtime::{
 };
 use system_tests::fixtures::{self, text};
 use system_tests::gateway::{GatewayOptions, GatewayStandIn, SEARCH_TOOL};
-use system_tests::mcp_server::{McpServer, call, error_text, structured};
-use system_tests::moto::{Moto, REGION};
+use system_tests::mcp_server::{call, error_text, seeded_stack, structured};
+use system_tests::moto::REGION;
 
 const TOKEN: &str = "test-bearer-token";
 const ACCESS_KEY_ID: &str = "AKIDSTANDINTEST";
 const SECRET_ACCESS_KEY: &str = "standin-secret-access-key";
 /// A session id a client chose, of a length the platform accepts.
 const CLIENT_SESSION_ID: &str = "0a1b2c3d-4e5f-4a6b-8c7d-0e1f2a3b4c5d";
-
-async fn seeded() -> (Moto, McpServer) {
-    let moto = Moto::start().await.expect("moto starts");
-    let server = McpServer::seeded(&moto).await.expect("server starts");
-    (moto, server)
-}
 
 /// An rmcp client on `url`, sending `Authorization: Bearer <token>` when given one.
 async fn client(url: &str, token: Option<&str>) -> RunningService<RoleClient, ()> {
@@ -101,7 +95,7 @@ fn a_serial_number() -> String {
 
 #[tokio::test]
 async fn runtime_forwards_initialize_list_and_call_through_an_encoded_arn() {
-    let (_moto, server) = seeded().await;
+    let (_moto, server) = seeded_stack().await.unwrap();
     let runtime =
         AgentCoreRuntimeStandIn::start(server.url.clone(), RuntimeOptions::default()).await;
     let url = runtime.invocation_url("DEFAULT");
@@ -147,7 +141,7 @@ async fn runtime_forwards_initialize_list_and_call_through_an_encoded_arn() {
 
 #[tokio::test]
 async fn runtime_passes_get_and_delete_through_to_the_mcp_server() {
-    let (_moto, server) = seeded().await;
+    let (_moto, server) = seeded_stack().await.unwrap();
     let runtime =
         AgentCoreRuntimeStandIn::start(server.url.clone(), RuntimeOptions::default()).await;
     let http = reqwest::Client::new();
@@ -182,7 +176,7 @@ async fn runtime_passes_get_and_delete_through_to_the_mcp_server() {
 
 #[tokio::test]
 async fn runtime_adds_a_session_id_when_absent_and_it_is_echoed_on_later_requests() {
-    let (_moto, server) = seeded().await;
+    let (_moto, server) = seeded_stack().await.unwrap();
     let runtime =
         AgentCoreRuntimeStandIn::start(server.url.clone(), RuntimeOptions::default()).await;
     let url = runtime.invocation_url("DEFAULT");
@@ -229,7 +223,7 @@ async fn runtime_adds_a_session_id_when_absent_and_it_is_echoed_on_later_request
 
 #[tokio::test]
 async fn runtime_refuses_a_session_id_shorter_than_33_characters() {
-    let (_moto, server) = seeded().await;
+    let (_moto, server) = seeded_stack().await.unwrap();
     let runtime =
         AgentCoreRuntimeStandIn::start(server.url.clone(), RuntimeOptions::default()).await;
     let response = post(
@@ -247,7 +241,7 @@ async fn runtime_refuses_a_session_id_shorter_than_33_characters() {
 
 #[tokio::test]
 async fn runtime_refuses_an_arn_with_a_raw_colon_or_slash() {
-    let (_moto, server) = seeded().await;
+    let (_moto, server) = seeded_stack().await.unwrap();
     let runtime =
         AgentCoreRuntimeStandIn::start(server.url.clone(), RuntimeOptions::default()).await;
     let arn = &runtime.runtime_arn;
@@ -292,7 +286,7 @@ async fn runtime_refuses_an_arn_with_a_raw_colon_or_slash() {
 
 #[tokio::test]
 async fn runtime_answers_404_for_another_arn_or_an_unknown_qualifier() {
-    let (_moto, server) = seeded().await;
+    let (_moto, server) = seeded_stack().await.unwrap();
     let runtime =
         AgentCoreRuntimeStandIn::start(server.url.clone(), RuntimeOptions::default()).await;
 
@@ -321,7 +315,7 @@ async fn runtime_answers_404_for_another_arn_or_an_unknown_qualifier() {
 
 #[tokio::test]
 async fn runtime_bearer_authorizer_answers_401_with_www_authenticate() {
-    let (_moto, server) = seeded().await;
+    let (_moto, server) = seeded_stack().await.unwrap();
     let options = RuntimeOptions {
         authorizer: static_bearer(TOKEN),
         authorization_servers: vec!["https://issuer.example".into()],
@@ -427,7 +421,7 @@ async fn post_signed(url: &str, body: String, headers: &[(String, String)]) -> r
 #[tokio::test]
 async fn runtime_sigv4_authorizer_accepts_a_correct_signature_and_refuses_a_wrong_secret_or_a_tampered_body()
  {
-    let (_moto, server) = seeded().await;
+    let (_moto, server) = seeded_stack().await.unwrap();
     let options = RuntimeOptions {
         authorizer: sigv4(
             ACCESS_KEY_ID,
@@ -505,7 +499,7 @@ async fn runtime_sigv4_authorizer_accepts_a_correct_signature_and_refuses_a_wron
 
 #[tokio::test]
 async fn gateway_lists_each_target_tool_as_target_3_underscores_tool_with_schemas_kept() {
-    let (_moto, server) = seeded().await;
+    let (_moto, server) = seeded_stack().await.unwrap();
     let gateway =
         GatewayStandIn::start(GatewayOptions::new().target("support", server.url.clone()))
             .await
@@ -538,7 +532,7 @@ async fn gateway_lists_each_target_tool_as_target_3_underscores_tool_with_schema
 
 #[tokio::test]
 async fn gateway_forwards_a_call_to_the_target_under_the_original_name_and_returns_its_result() {
-    let (_moto, server) = seeded().await;
+    let (_moto, server) = seeded_stack().await.unwrap();
     let gateway =
         GatewayStandIn::start(GatewayOptions::new().target("support", server.url.clone()))
             .await
@@ -565,7 +559,7 @@ async fn gateway_forwards_a_call_to_the_target_under_the_original_name_and_retur
 
 #[tokio::test]
 async fn gateway_search_finds_the_warranty_tool_for_a_warranty_question() {
-    let (_moto, server) = seeded().await;
+    let (_moto, server) = seeded_stack().await.unwrap();
     let gateway = GatewayStandIn::start(
         GatewayOptions::new()
             .target("support", server.url.clone())
@@ -619,7 +613,7 @@ async fn gateway_search_finds_the_warranty_tool_for_a_warranty_question() {
 
 #[tokio::test]
 async fn gateway_filler_tools_are_listed_counted_and_answer() {
-    let (_moto, server) = seeded().await;
+    let (_moto, server) = seeded_stack().await.unwrap();
     let gateway = GatewayStandIn::start(
         GatewayOptions::new()
             .target("support", server.url.clone())
@@ -652,7 +646,7 @@ async fn gateway_filler_tools_are_listed_counted_and_answer() {
 
 #[tokio::test]
 async fn gateway_refuses_a_missing_or_wrong_bearer_with_401() {
-    let (_moto, server) = seeded().await;
+    let (_moto, server) = seeded_stack().await.unwrap();
     let gateway = GatewayStandIn::start(
         GatewayOptions::new()
             .target("support", server.url.clone())

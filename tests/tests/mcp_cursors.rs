@@ -19,19 +19,13 @@ use rmcp::transport::streamable_http_client::StreamableHttpClientTransportConfig
 use serde_json::{Value, json};
 use system_tests::cognito::CognitoPool;
 use system_tests::fixtures::{self, text};
-use system_tests::mcp_server::{McpServer, call, error_text, structured};
+use system_tests::mcp_server::{McpServer, call, error_text, seeded_stack, structured};
 use system_tests::moto::Moto;
 
 type Client = RunningService<RoleClient, ()>;
 
 /// What every refused cursor's answer says.
 const REFUSED: &str = "cursor is not valid";
-
-async fn seeded() -> (Moto, McpServer) {
-    let moto = Moto::start().await.expect("moto starts");
-    let server = McpServer::seeded(&moto).await.expect("server starts");
-    (moto, server)
-}
 
 /// The `next_cursor` of the first page of `tool` with one item per page.
 async fn first_cursor(client: &Client, tool: &str, mut arguments: Value) -> String {
@@ -85,7 +79,7 @@ fn with_at_least(
 
 #[tokio::test]
 async fn a_cursor_only_continues_the_list_and_filters_it_came_from() {
-    let (_moto, server) = seeded().await;
+    let (_moto, server) = seeded_stack().await.unwrap();
     let client = server.client().await.unwrap();
 
     let tickets = grouped("tickets", &["customer_id"]);
@@ -209,7 +203,7 @@ async fn a_cursor_only_continues_the_list_and_filters_it_came_from() {
 
 #[tokio::test]
 async fn an_edited_or_hand_made_cursor_is_refused() {
-    let (_moto, server) = seeded().await;
+    let (_moto, server) = seeded_stack().await.unwrap();
     let client = server.client().await.unwrap();
     let (customer, records) = with_at_least(&grouped("tickets", &["customer_id"]), 2);
     let arguments = json!({"customer_id": customer[0]});
@@ -333,7 +327,7 @@ fn ids<'a>(records: &'a [Value], field: &str) -> Vec<&'a str> {
 
 #[tokio::test]
 async fn proper_cursors_page_through_to_the_end_without_repeats() {
-    let (_moto, server) = seeded().await;
+    let (_moto, server) = seeded_stack().await.unwrap();
     let client = server.client().await.unwrap();
 
     let (key, expected) = with_at_least(&grouped("tickets", &["customer_id", "status"]), 2);

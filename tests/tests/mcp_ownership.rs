@@ -16,19 +16,12 @@ use rmcp::model::CallToolResult;
 use rmcp::service::RunningService;
 use serde_json::{Value, json};
 use system_tests::fixtures::{self, text};
-use system_tests::mcp_server::{McpServer, call, error_text, structured};
-use system_tests::moto::Moto;
+use system_tests::mcp_server::{call, error_text, seeded_stack, structured, ticket_count};
 
 type Client = RunningService<RoleClient, ()>;
 
 const MISSING_TICKET: &str = "TKT-NOPE-0000";
 const MISSING_SERIAL: &str = "SN-NOPE-00000000";
-
-async fn seeded() -> (Moto, McpServer) {
-    let moto = Moto::start().await.expect("moto starts");
-    let server = McpServer::seeded(&moto).await.expect("server starts");
-    (moto, server)
-}
 
 /// Everything a result shows a client: its structured content, its text blocks, and any
 /// cursor in it decoded, in case a cursor carries what the items do not.
@@ -106,7 +99,7 @@ fn assert_anonymous(what: &str, shown: &str, reviews: &[Value]) {
 
 #[tokio::test]
 async fn public_reviews_never_name_their_author_or_order() {
-    let (_moto, server) = seeded().await;
+    let (_moto, server) = seeded_stack().await.unwrap();
     let client = server.client().await.unwrap();
     let (product_id, reviews) = product_reviewed_by_several_customers();
 
@@ -152,7 +145,7 @@ async fn public_reviews_never_name_their_author_or_order() {
 
 #[tokio::test]
 async fn a_customer_keeps_the_full_form_of_their_own_reviews() {
-    let (_moto, server) = seeded().await;
+    let (_moto, server) = seeded_stack().await.unwrap();
     let client = server.client().await.unwrap();
     let reviews = fixtures::load("reviews");
     let customer = text(&reviews[0], "customer_id");
@@ -183,7 +176,7 @@ async fn a_customer_keeps_the_full_form_of_their_own_reviews() {
 
 #[tokio::test]
 async fn lookups_take_an_optional_customer_id_like_every_other_tool() {
-    let (_moto, server) = seeded().await;
+    let (_moto, server) = seeded_stack().await.unwrap();
     let client = server.client().await.unwrap();
     let tools = client.list_all_tools().await.expect("tools/list");
     let schema_of = |name: &str| {
@@ -246,7 +239,7 @@ async fn refusals(
 
 #[tokio::test]
 async fn another_customers_ticket_is_answered_exactly_like_a_missing_one() {
-    let (_moto, server) = seeded().await;
+    let (_moto, server) = seeded_stack().await.unwrap();
     let client = server.client().await.unwrap();
     let (own, others) = fixtures::of_two_customers("tickets");
     let a = text(&own, "customer_id");
@@ -304,7 +297,7 @@ async fn another_customers_ticket_is_answered_exactly_like_a_missing_one() {
 
 #[tokio::test]
 async fn another_customers_unit_is_answered_exactly_like_a_missing_one() {
-    let (_moto, server) = seeded().await;
+    let (_moto, server) = seeded_stack().await.unwrap();
     let client = server.client().await.unwrap();
     let (own, others) = fixtures::of_two_customers("warranties");
     let a = text(&own, "customer_id");
@@ -345,22 +338,9 @@ async fn another_customers_unit_is_answered_exactly_like_a_missing_one() {
     assert_eq!(staff["customer_id"], json!(b));
 }
 
-async fn ticket_count(moto: &Moto) -> usize {
-    let scan = moto
-        .dynamodb()
-        .await
-        .scan()
-        .table_name("support-tickets")
-        .select(aws_sdk_dynamodb::types::Select::Count)
-        .send()
-        .await
-        .expect("scan");
-    usize::try_from(scan.count).unwrap()
-}
-
 #[tokio::test]
 async fn a_ticket_may_name_only_its_customers_own_unit() {
-    let (moto, server) = seeded().await;
+    let (moto, server) = seeded_stack().await.unwrap();
     let client = server.client().await.unwrap();
     let (own, others) = fixtures::of_two_customers("warranties");
     let a = text(&own, "customer_id");
@@ -398,7 +378,7 @@ async fn a_ticket_may_name_only_its_customers_own_unit() {
         with_placeholder(&absent, MISSING_SERIAL)
     );
     assert_eq!(
-        ticket_count(&moto).await,
+        ticket_count(&moto).await.unwrap(),
         fixtures::load("tickets").len(),
         "no ticket was opened for a unit that is not the customer's"
     );
@@ -418,7 +398,7 @@ async fn a_ticket_may_name_only_its_customers_own_unit() {
 
 #[tokio::test]
 async fn a_note_on_another_customers_ticket_writes_nothing_even_when_it_is_full() {
-    let (_moto, server) = seeded().await;
+    let (_moto, server) = seeded_stack().await.unwrap();
     let client = server.client().await.unwrap();
     let (own, others) = fixtures::of_two_customers("tickets");
     let a = text(&own, "customer_id");

@@ -10,14 +10,7 @@ use std::collections::{BTreeMap, HashSet};
 use futures::future::join_all;
 use serde_json::{Value, json};
 use system_tests::fixtures::{self, int, text};
-use system_tests::mcp_server::{McpServer, call, error_text, structured};
-use system_tests::moto::Moto;
-
-async fn seeded() -> (Moto, McpServer) {
-    let moto = Moto::start().await.expect("moto starts");
-    let server = McpServer::seeded(&moto).await.expect("server starts");
-    (moto, server)
-}
+use system_tests::mcp_server::{call, error_text, seeded_stack, structured, ticket_count};
 
 /// The product with the most reviews in the fixture, and its reviews.
 fn most_reviewed_product() -> (String, Vec<Value>) {
@@ -46,7 +39,7 @@ fn expected_warranty_status(warranty: &Value) -> (&'static str, i64) {
 
 #[tokio::test]
 async fn tools_list_names_schemas_and_annotations() {
-    let (_moto, server) = seeded().await;
+    let (_moto, server) = seeded_stack().await.unwrap();
     let client = server.client().await.unwrap();
     let tools = client.list_all_tools().await.expect("tools/list");
     let names: HashSet<String> = tools.iter().map(|t| t.name.to_string()).collect();
@@ -126,7 +119,7 @@ async fn tools_list_names_schemas_and_annotations() {
 
 #[tokio::test]
 async fn get_review_returns_the_fixture_record() {
-    let (_moto, server) = seeded().await;
+    let (_moto, server) = seeded_stack().await.unwrap();
     let client = server.client().await.unwrap();
     let review = &fixtures::load("reviews")[0];
     let result = call(
@@ -167,7 +160,7 @@ async fn get_review_returns_the_fixture_record() {
 
 #[tokio::test]
 async fn unknown_ids_are_error_results_that_say_what_to_do() {
-    let (_moto, server) = seeded().await;
+    let (_moto, server) = seeded_stack().await.unwrap();
     let client = server.client().await.unwrap();
     for (tool, arguments, expected) in [
         ("get_review", json!({"review_id": "REV-9999"}), "REV-9999"),
@@ -197,7 +190,7 @@ async fn unknown_ids_are_error_results_that_say_what_to_do() {
 
 #[tokio::test]
 async fn product_reviews_page_to_the_end_newest_first() {
-    let (_moto, server) = seeded().await;
+    let (_moto, server) = seeded_stack().await.unwrap();
     let client = server.client().await.unwrap();
     let (product_id, reviews) = most_reviewed_product();
     assert!(
@@ -239,7 +232,7 @@ async fn product_reviews_page_to_the_end_newest_first() {
 
 #[tokio::test]
 async fn customer_reviews_list_only_that_customers_reviews() {
-    let (_moto, server) = seeded().await;
+    let (_moto, server) = seeded_stack().await.unwrap();
     let client = server.client().await.unwrap();
     let reviews = fixtures::load("reviews");
     let customer = text(&reviews[0], "customer_id");
@@ -275,7 +268,7 @@ async fn customer_reviews_list_only_that_customers_reviews() {
 
 #[tokio::test]
 async fn rating_summary_counts_stars_and_averages() {
-    let (_moto, server) = seeded().await;
+    let (_moto, server) = seeded_stack().await.unwrap();
     let client = server.client().await.unwrap();
     let (product_id, reviews) = most_reviewed_product();
     let mut stars = [0u64; 5];
@@ -320,7 +313,7 @@ async fn rating_summary_counts_stars_and_averages() {
 
 #[tokio::test]
 async fn check_warranty_reports_status_relative_to_today() {
-    let (_moto, server) = seeded().await;
+    let (_moto, server) = seeded_stack().await.unwrap();
     let client = server.client().await.unwrap();
     let mut statuses = HashSet::new();
     for warranty in fixtures::load("warranties") {
@@ -348,7 +341,7 @@ async fn check_warranty_reports_status_relative_to_today() {
 
 #[tokio::test]
 async fn customer_warranties_are_that_customers_latest_ending_first() {
-    let (_moto, server) = seeded().await;
+    let (_moto, server) = seeded_stack().await.unwrap();
     let client = server.client().await.unwrap();
     let warranties = fixtures::load("warranties");
     let customer = text(&warranties[0], "customer_id");
@@ -377,7 +370,7 @@ async fn customer_warranties_are_that_customers_latest_ending_first() {
 
 #[tokio::test]
 async fn customer_tickets_filter_by_status() {
-    let (_moto, server) = seeded().await;
+    let (_moto, server) = seeded_stack().await.unwrap();
     let client = server.client().await.unwrap();
     let tickets = fixtures::load("tickets");
     let customer = "CUST-001";
@@ -446,7 +439,7 @@ fn new_ticket(token: &str) -> Value {
 
 #[tokio::test]
 async fn creating_a_ticket_is_idempotent_with_its_client_token() {
-    let (moto, server) = seeded().await;
+    let (moto, server) = seeded_stack().await.unwrap();
     let client = server.client().await.unwrap();
     let first = structured(&call(&client, "create_support_ticket", new_ticket("token-1")).await);
     assert_eq!(first["created"], json!(true));
@@ -491,27 +484,14 @@ async fn creating_a_ticket_is_idempotent_with_its_client_token() {
         "a new ticket is listed as open: {ids:?}"
     );
     assert_eq!(
-        ticket_count(&moto).await,
+        ticket_count(&moto).await.unwrap(),
         fixtures::load("tickets").len() + 2
     );
 }
 
-async fn ticket_count(moto: &Moto) -> usize {
-    let scan = moto
-        .dynamodb()
-        .await
-        .scan()
-        .table_name("support-tickets")
-        .select(aws_sdk_dynamodb::types::Select::Count)
-        .send()
-        .await
-        .expect("scan");
-    usize::try_from(scan.count).unwrap()
-}
-
 #[tokio::test]
 async fn concurrent_retries_of_one_ticket_create_it_once() {
-    let (moto, server) = seeded().await;
+    let (moto, server) = seeded_stack().await.unwrap();
     let client = server.client().await.unwrap();
     let calls = (0..8).map(|_| call(&client, "create_support_ticket", new_ticket("same-token")));
     let results: Vec<Value> = join_all(calls).await.iter().map(structured).collect();
@@ -523,14 +503,14 @@ async fn concurrent_retries_of_one_ticket_create_it_once() {
         .count();
     assert_eq!(created, 1, "exactly one call created it");
     assert_eq!(
-        ticket_count(&moto).await,
+        ticket_count(&moto).await.unwrap(),
         fixtures::load("tickets").len() + 1
     );
 }
 
 #[tokio::test]
 async fn notes_are_appended_in_order() {
-    let (_moto, server) = seeded().await;
+    let (_moto, server) = seeded_stack().await.unwrap();
     let client = server.client().await.unwrap();
     let ticket = &fixtures::load("tickets")[0];
     let ticket_id = text(ticket, "ticket_id");
@@ -559,7 +539,7 @@ async fn notes_are_appended_in_order() {
 
 #[tokio::test]
 async fn a_note_for_a_named_customer_is_written_only_on_that_customers_ticket() {
-    let (_moto, server) = seeded().await;
+    let (_moto, server) = seeded_stack().await.unwrap();
     let client = server.client().await.unwrap();
     let ticket = &fixtures::load("tickets")[0];
     let ticket_id = text(ticket, "ticket_id");
@@ -589,7 +569,7 @@ async fn a_note_for_a_named_customer_is_written_only_on_that_customers_ticket() 
 
 #[tokio::test]
 async fn bad_arguments_are_error_results_naming_the_field() {
-    let (_moto, server) = seeded().await;
+    let (_moto, server) = seeded_stack().await.unwrap();
     let client = server.client().await.unwrap();
     let long = "x".repeat(5000);
     let cases = [
@@ -650,7 +630,7 @@ async fn bad_arguments_are_error_results_naming_the_field() {
 
 #[tokio::test]
 async fn a_cursor_from_another_list_is_refused() {
-    let (_moto, server) = seeded().await;
+    let (_moto, server) = seeded_stack().await.unwrap();
     let client = server.client().await.unwrap();
     let (product_id, _) = most_reviewed_product();
     let page = structured(
@@ -689,7 +669,7 @@ async fn a_cursor_from_another_list_is_refused() {
 
 #[tokio::test]
 async fn fifty_concurrent_calls_all_answer_correctly() {
-    let (_moto, server) = seeded().await;
+    let (_moto, server) = seeded_stack().await.unwrap();
     let client = server.client().await.unwrap();
     let warranties = fixtures::load("warranties");
     let calls = warranties.iter().cycle().take(50).map(|warranty| {
