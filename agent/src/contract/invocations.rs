@@ -1,6 +1,8 @@
 //! `POST /invocations`: parse the payload, take the session, start the turn, and answer with
 //! an SSE stream of [`Event`]s (the default) or, when the caller accepts only
-//! `application/json`, one JSON object.
+//! `application/json`, one JSON object. The events themselves, from `start` to `done` or
+//! `error`, and the commit of the turn to the session are the turn's
+//! ([`crate::turn::Agent::answer`]).
 //!
 //! The turn runs in its own task holding the session and a busy mark for `/ping`. The
 //! response owns an abort handle: when the client goes away, the response is dropped, the
@@ -8,10 +10,10 @@
 
 use std::convert::Infallible;
 use std::sync::Arc;
-use std::time::Instant;
 
 use agent_protocol::headers::SESSION_ID;
 use agent_protocol::{Event, SCHEMA_VERSION};
+use aws_sdk_bedrockruntime::types::Message;
 use axum::body::to_bytes;
 use axum::extract::{Request, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
@@ -26,11 +28,10 @@ use tokio_stream::wrappers::ReceiverStream;
 use tracing::Instrument;
 
 use super::context::InvocationContext;
-use super::health::BusyGuard;
 use super::{App, error_response, payload_too_large};
 use crate::session::{History, SessionError, SessionOwner};
 use crate::tools::CallContext;
-use crate::turn::{EventSink, TurnError};
+use crate::turn::{Conversation, EventSink, Invocation, TurnError};
 
 /// Events buffered between the turn and a slow client before the turn waits.
 const EVENT_BUFFER: usize = 64;
@@ -106,17 +107,32 @@ pub async fn handle(State(app): State<Arc<App>>, caller: Caller, request: Reques
         &parts.headers,
         &[("session.id", context.session_id.as_str())],
     );
+    let invocation = Invocation {
+        session_id: context.session_id.clone(),
+        caller: caller.subject().unwrap_or("anonymous").to_owned(),
+        prompt: prompt.to_owned(),
+        context: CallContext {
+            access: app.access_policy.access_for(&caller),
+            workload_token: context.workload_access_token.clone(),
+            request_id: context.request_id.clone(),
+        },
+    };
+    let mut conversation = SessionConversation {
+        history,
+        budget: app.sessions.history_budget,
+    };
     let (tx, rx) = mpsc::channel(EVENT_BUFFER);
+    let busy = app.health.busy();
+    let turn_app = app.clone();
     let task = tokio::spawn(
-        run_turn(
-            app.clone(),
-            history,
-            prompt.to_owned(),
-            context.clone(),
-            caller,
-            EventSink(tx),
-            app.health.busy(),
-        )
+        async move {
+            let _busy = busy;
+            let sink = EventSink(tx);
+            turn_app
+                .agent
+                .answer(&mut conversation, &invocation, &turn_app.ending, &sink)
+                .await;
+        }
         .instrument(span),
     );
     let abort = AbortOnDrop(task.abort_handle());
@@ -157,68 +173,19 @@ fn accepts_json_only(headers: &HeaderMap) -> bool {
     accept.contains("application/json") && !accept.contains("text/event-stream")
 }
 
-async fn run_turn(
-    app: Arc<App>,
-    mut history: OwnedMutexGuard<History>,
-    prompt: String,
-    context: InvocationContext,
-    caller: Caller,
-    sink: EventSink,
-    _busy: BusyGuard,
-) {
-    let started = Instant::now();
-    let start = Event::Start {
-        schema_version: SCHEMA_VERSION,
-        session_id: context.session_id.clone(),
-        request_id: context.request_id.clone(),
-    };
-    if sink.0.send(start).await.is_err() {
-        return;
+/// The session's history as the turn's conversation, kept within the session byte budget.
+struct SessionConversation {
+    history: OwnedMutexGuard<History>,
+    budget: usize,
+}
+
+impl Conversation for SessionConversation {
+    fn messages(&self) -> &[Message] {
+        self.history.messages()
     }
-    let call_context = CallContext {
-        access: app.access_policy.access_for(&caller),
-        workload_token: context.workload_access_token.clone(),
-        request_id: context.request_id.clone(),
-    };
-    let outcome = tokio::select! {
-        outcome = app.agent.run(history.messages(), &prompt, &call_context, &sink) => outcome,
-        () = app.ending.cancelled() => Err(TurnError::ShuttingDown),
-    };
-    match outcome {
-        Ok(turn) => {
-            tracing::info!(
-                session_id = %context.session_id,
-                request_id = %context.request_id,
-                caller = caller.subject().unwrap_or("anonymous"),
-                access = call_context.access.kind(),
-                workload_token = context.workload_access_token.is_some(),
-                model_calls = turn.model_calls,
-                stop_reason = %turn.stop_reason,
-                input_tokens = turn.usage.input_tokens,
-                output_tokens = turn.usage.output_tokens,
-                elapsed_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
-                "turn completed"
-            );
-            history.commit(turn.new_messages, app.sessions.history_budget);
-            let done = Event::Done {
-                text: turn.text,
-                stop_reason: turn.stop_reason,
-                usage: turn.usage,
-                model_calls: turn.model_calls,
-            };
-            let _ = sink.0.send(done).await;
-        }
-        Err(TurnError::ClientGone) => {
-            tracing::info!(session_id = %context.session_id, request_id = %context.request_id, "client went away; turn dropped");
-        }
-        Err(error) => {
-            // The cause is for the logs; the caller gets the plain sentence and the code.
-            tracing::warn!(session_id = %context.session_id, request_id = %context.request_id, %error, "turn failed");
-            let _ = sink
-                .0
-                .send(Event::error(error.public_message(), error.error_type()))
-                .await;
-        }
+
+    fn commit(&mut self, new_messages: Vec<Message>) {
+        self.history.commit(new_messages, self.budget);
     }
 }
 

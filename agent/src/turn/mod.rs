@@ -20,8 +20,7 @@ use std::time::{Duration, Instant};
 
 use agent_protocol::{Event, ToolStatus, Usage};
 use aws_sdk_bedrockruntime::types::{
-    ContentBlock, ConversationRole, Message, Tool, ToolConfiguration, ToolInputSchema,
-    ToolResultBlock, ToolResultContentBlock, ToolResultStatus, ToolSpecification, ToolUseBlock,
+    ContentBlock, ConversationRole, Message, ToolConfiguration, ToolUseBlock,
 };
 use futures::StreamExt;
 use serde_json::Value;
@@ -32,6 +31,14 @@ use crate::config::ModelConfig;
 use crate::model::bedrock::{Model, ModelError, ModelEvent, ModelRequest};
 use crate::model::{document, tool_blocks};
 use crate::tools::{CallContext, Catalog, CatalogEntry, ToolOutcome, Toolbox};
+use messages::{message, result_block, tool_configuration};
+
+mod answer;
+mod batching;
+mod messages;
+mod retry;
+
+pub use answer::{Conversation, Invocation};
 
 /// Stop reason reported when a turn reaches the model-call limit.
 pub const MAX_MODEL_CALLS_REASON: &str = "max_model_calls";
@@ -278,15 +285,16 @@ impl Agent {
                 Err(other) => return Err(other),
             };
             attempt += 1;
-            let ceiling = self
-                .settings
-                .retry_base
-                .saturating_mul(1 << attempt.min(16));
-            let delay = ceiling.mul_f64(rand::random::<f64>());
-            if started.elapsed() + delay > self.settings.retry_budget {
+            let delay = retry::jittered(
+                retry::ceiling(self.settings.retry_base, attempt),
+                rand::random::<f64>(),
+            );
+            let Some(delay) =
+                retry::within_budget(started.elapsed(), delay, self.settings.retry_budget)
+            else {
                 tracing::warn!(code = %error.code, attempts = attempt, "model retries exhausted");
                 return Err(TurnError::Model(error));
-            }
+            };
             tracing::info!(code = %error.code, attempt, delay_ms = u64::try_from(delay.as_millis()).unwrap_or(u64::MAX), "retrying the model call");
             sink.send(Event::ModelRetry {
                 attempt,
@@ -375,26 +383,18 @@ impl Agent {
             .await?;
         }
         let mut blocks = Vec::with_capacity(requests.len());
-        let mut index = 0;
-        while index < requests.len() {
-            let read_only = |r: &ToolRequest| catalog.get(&r.name).is_some_and(|e| e.read_only);
-            let batch_end = if read_only(&requests[index]) {
-                index
-                    + requests[index..]
-                        .iter()
-                        .take_while(|r| read_only(r))
-                        .count()
-            } else {
-                index + 1
-            };
-            let batch = &requests[index..batch_end];
-            let calls: Vec<_> = batch
+        let read_only: Vec<bool> = requests
+            .iter()
+            .map(|r| catalog.get(&r.name).is_some_and(|e| e.read_only))
+            .collect();
+        for batch in batching::batches(&read_only) {
+            let calls: Vec<_> = requests[batch.clone()]
                 .iter()
                 .map(|request| Box::pin(self.run_tool(catalog, request, context)))
                 .collect();
             let mut outcomes =
                 futures::stream::iter(calls).buffered(self.settings.tool_concurrency);
-            let mut position = index;
+            let mut position = batch.start;
             while let Some(outcome) = outcomes.next().await {
                 let request = &requests[position];
                 let name = catalog
@@ -410,7 +410,6 @@ impl Agent {
                 blocks.push(result_block(&request.id, &outcome)?);
                 position += 1;
             }
-            index = batch_end;
         }
         Ok(blocks)
     }
@@ -485,54 +484,4 @@ fn unknown_tool(catalog: &Catalog, name: &str) -> ToolOutcome {
             available.join(", ")
         }
     ))
-}
-
-fn result_block(id: &str, outcome: &ToolOutcome) -> Result<ContentBlock, TurnError> {
-    let status = match outcome.status {
-        ToolStatus::Ok => ToolResultStatus::Success,
-        ToolStatus::Error => ToolResultStatus::Error,
-    };
-    ToolResultBlock::builder()
-        .tool_use_id(id)
-        .content(ToolResultContentBlock::Json(document::from_json(
-            &outcome.output,
-        )))
-        .status(status)
-        .build()
-        .map(ContentBlock::ToolResult)
-        .map_err(|e| TurnError::Internal(e.to_string()))
-}
-
-fn message(role: ConversationRole, content: Vec<ContentBlock>) -> Result<Message, TurnError> {
-    Message::builder()
-        .role(role)
-        .set_content(Some(content))
-        .build()
-        .map_err(|e| TurnError::Internal(e.to_string()))
-}
-
-fn tool_configuration(catalog: &Catalog) -> Result<Option<ToolConfiguration>, TurnError> {
-    if catalog.entries.is_empty() {
-        return Ok(None);
-    }
-    let tools = catalog
-        .entries
-        .iter()
-        .map(|entry| {
-            ToolSpecification::builder()
-                .name(&entry.bedrock_name)
-                .description(&entry.description)
-                .input_schema(ToolInputSchema::Json(document::from_json(
-                    &entry.input_schema,
-                )))
-                .build()
-                .map(Tool::ToolSpec)
-        })
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(|e| TurnError::Internal(e.to_string()))?;
-    ToolConfiguration::builder()
-        .set_tools(Some(tools))
-        .build()
-        .map(Some)
-        .map_err(|e| TurnError::Internal(e.to_string()))
 }
