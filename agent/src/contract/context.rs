@@ -7,8 +7,9 @@
 //! - workload access token: `X-Amz-Bedrock-AgentCore-Identity-WAT`, or the older
 //!   `WorkloadAccessToken`; kept for the tools that trade it for OAuth tokens, never logged;
 //! - runtime user: `X-Amzn-Bedrock-AgentCore-Runtime-User-Id`, which AgentCore passes for SigV4
-//!   callers acting for a user; it identifies a session's owner only when no token is verified
-//!   (`AUTH_MODE=none`).
+//!   callers acting for a user (the caller then needs `InvokeAgentRuntimeForUser` as well:
+//!   <https://docs.aws.amazon.com/bedrock-agentcore/latest/APIReference/API_InvokeAgentRuntime.html>);
+//!   it identifies a session's owner only when no token is verified (`AUTH_MODE=none`).
 
 use agent_protocol::Secret;
 use agent_protocol::headers::{

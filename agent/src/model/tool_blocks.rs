@@ -3,7 +3,10 @@
 //! Bedrock's Converse API refuses a request whose messages hold `toolUse` or `toolResult`
 //! blocks unless it also has a `toolConfig` ("The toolConfig field must be defined when using
 //! toolUse and toolResult content blocks", a `ValidationException`), and a `toolConfig` needs at
-//! least one tool. A turn can have no tools at all while its session's history has tool calls,
+//! least one tool (Converse API reference, `toolConfig` and `ToolConfiguration`:
+//! <https://docs.aws.amazon.com/bedrock/latest/APIReference/API_runtime_Converse.html>; the error
+//! text is the service's, as reported in public issue threads, and the Bedrock stand-in in
+//! `tests/src/bedrock.rs` enforces the same rule). A turn can have no tools at all while its session's history has tool calls,
 //! for example when every source needs a workload access token the request did not bring. The
 //! model then reads those calls and their results as text; the session's history itself keeps
 //! the blocks, so the next turn with tools sees them as they were.
