@@ -7,7 +7,8 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
 
-use crate::tools::mcp::SourceConfig;
+use crate::sources::mcp::SourceConfig;
+use crate::sources::outbound_auth::AuthConfig;
 
 /// The customer-support agent for Amazon Bedrock AgentCore.
 #[derive(Debug, Parser)]
@@ -77,6 +78,28 @@ impl Config {
         self.agentcore_endpoint
             .clone()
             .unwrap_or_else(|| format!("https://bedrock-agentcore.{}.amazonaws.com", self.region))
+    }
+
+    /// Settings each valid alone but not together, named in the error. A `caller_token` source
+    /// forwards the token inbound auth verified, so `AUTH_MODE=none`, which verifies none,
+    /// cannot serve it.
+    pub fn check_combinations(&self) -> Result<(), String> {
+        if self.auth.auth_mode != Some(inbound_auth::AuthMode::None) {
+            return Ok(());
+        }
+        match self
+            .tools
+            .sources
+            .0
+            .iter()
+            .find(|source| source.auth == Some(AuthConfig::CallerToken))
+        {
+            Some(source) => Err(format!(
+                "AUTH_MODE=none cannot serve MCP_SOURCES source {} with auth caller_token: without inbound authentication there is no verified caller token to forward. Set AUTH_MODE to verify or agentcore, or give the source another auth type",
+                source.name
+            )),
+            None => Ok(()),
+        }
     }
 }
 
@@ -262,7 +285,13 @@ pub struct SessionConfig {
 pub struct ToolConfig {
     /// MCP servers to take tools from, as a JSON array of `{"name": "...", then one of
     /// "url": "...", "runtime_arn": "..." (with "qualifier"?), "gateway_url": "..." (with
-    /// "max_tools"?), then "auth": {"type": ...}? and "timeout_ms"?}` (see the README).
+    /// "max_tools"?), then "auth"? and "timeout_ms"?}` (see the README). `auth` is one of
+    /// `{"type": "none"}` (the default), `{"type": "bearer_env", "variable": "..."}`,
+    /// `{"type": "agentcore_identity", "provider_name": "...", "scopes": [...]?}`,
+    /// `{"type": "client_credentials", "token_url": "...", "client_id": "...",
+    /// "client_secret_arn": "...", "scopes": [...]?}`, `{"type": "sigv4", "service": "..."?}` or
+    /// `{"type": "caller_token"}` (the caller's own verified bearer token, forwarded; needs
+    /// AUTH_MODE verify or agentcore).
     #[arg(long, env = "MCP_SOURCES", value_name = "MCP_SOURCES", default_value = "[]", value_parser = parse_sources)]
     pub sources: McpSources,
     /// Longest a single tool call may take, in milliseconds (a source's `timeout_ms` wins).
@@ -305,5 +334,33 @@ mod tests {
     #[test]
     fn the_command_line_definition_is_consistent() {
         Config::command().debug_assert();
+    }
+
+    fn parsed(auth_mode: &str, sources: &str) -> Config {
+        Config::try_parse_from([
+            "agent",
+            "--region",
+            "us-east-1",
+            "--auth-mode",
+            auth_mode,
+            "--sources",
+            sources,
+        ])
+        .expect("parses")
+    }
+
+    #[test]
+    fn a_caller_token_source_needs_inbound_authentication() {
+        let forwarding =
+            r#"[{"name":"support","gateway_url":"https://g/mcp","auth":{"type":"caller_token"}}]"#;
+        let error = parsed("none", forwarding)
+            .check_combinations()
+            .expect_err("nothing to forward");
+        assert!(error.contains("AUTH_MODE=none"), "{error}");
+        assert!(error.contains("support with auth caller_token"), "{error}");
+        assert_eq!(parsed("verify", forwarding).check_combinations(), Ok(()));
+        assert_eq!(parsed("agentcore", forwarding).check_combinations(), Ok(()));
+        let direct = r#"[{"name":"support","url":"http://127.0.0.1:8000/mcp"}]"#;
+        assert_eq!(parsed("none", direct).check_combinations(), Ok(()));
     }
 }

@@ -1,9 +1,9 @@
 //! `agent`: the customer-support agent for Amazon Bedrock AgentCore.
 //!
 //! Serves the AgentCore HTTP contract on port 8080 ([`contract`]); each invocation runs a turn
-//! of the Bedrock tool loop ([`turn`]) over the model adapter ([`model`]) and the MCP tool
-//! sources ([`tools`]: the Aurora tools over the Data API, [`aurora`], and MCP servers), with
-//! per-session memory ([`session`]). Configuration comes from environment variables
+//! of the Bedrock tool loop ([`turn`]) over the model adapter ([`model`]) and the tools
+//! ([`tools`]: the Aurora tools over the Data API, [`aurora`], and MCP servers reached through
+//! [`sources`]), with per-session memory ([`session`]). Configuration comes from environment variables
 //! ([`config`], `agent --help`), read once here. Start-up makes no network call: tools are
 //! listed in the background, credentials resolve on first use.
 //!
@@ -14,6 +14,7 @@ mod config;
 mod contract;
 mod model;
 mod session;
+mod sources;
 mod tools;
 mod turn;
 
@@ -31,10 +32,10 @@ use crate::contract::App;
 use crate::contract::health::Health;
 use crate::model::bedrock::Model;
 use crate::session::Sessions;
+use crate::sources::mcp::McpSource;
 use crate::tools::access::AccessPolicy;
 use crate::tools::aurora::AuroraTools;
 use crate::tools::caller_cursors::CallerCursors;
-use crate::tools::mcp::McpSource;
 use crate::tools::{Source, Toolbox};
 use crate::turn::{Agent, LoopSettings};
 
@@ -136,6 +137,7 @@ async fn migrate(config: Config, arguments: MigrateArgs) -> anyhow::Result<()> {
 }
 
 async fn run(config: Config) -> anyhow::Result<()> {
+    config.check_combinations().map_err(anyhow::Error::msg)?;
     let authenticator = inbound_auth::Authenticator::from_args(config.auth.clone())
         .context("authentication settings")?;
     authenticator.log_startup();

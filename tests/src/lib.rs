@@ -15,6 +15,7 @@ pub mod agent;
 pub mod agentcore_runtime;
 pub mod aurora;
 pub mod bedrock;
+pub mod cedar_policy_engine;
 pub mod cognito;
 pub mod demo_model;
 pub mod fixtures;

@@ -2,8 +2,11 @@
 //! account: cfn-lint passes; names derive from `EnvironmentName` and every cross-stack import is
 //! exported; the network has no way out but VPC endpoints, and an endpoint for every service the
 //! code calls; each runtime gets exactly the environment its binary reads; each execution role
-//! allows exactly the SDK operations its binary calls in the runtime; the DynamoDB tables match
-//! `mcp-server/src/tables.rs`.
+//! allows exactly the SDK operations its binary calls in the runtime; the AgentCore Gateway
+//! admits the callers the agent admits, enforces a policy engine holding exactly the statements
+//! of `policies/*.cedar`, and reaches the MCP runtime through its `support` target with the
+//! identity stack's credential provider, and its role allows exactly that; the DynamoDB tables
+//! match `mcp-server/src/tables.rs`.
 //!
 //! Templates use CloudFormation's short tags (`!Ref`, `!Sub`), which plain YAML parsers reject:
 //! they are decoded to JSON by cfn-lint's own decoder (`cfnlint.decode`) from the project's
@@ -17,8 +20,11 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
 use std::process::Command;
+use std::time::Duration;
 
+use agent_protocol::runtime_url;
 use serde_json::{Value, json};
+use system_tests::process::{ServerProcess, assert_refuses_config};
 use system_tests::workspace;
 
 /// The templates, in deploy order.
@@ -205,8 +211,15 @@ fn every_name_derives_from_environment_name_and_no_region_is_hard_coded() {
         }
         for (id, r) in resources(&t) {
             let kind = r["Type"].as_str().unwrap();
-            // Names inside a user pool (its group, the agent's STAFF_GROUP) are not account-wide.
-            if kind == "AWS::Cognito::UserPoolGroup" {
+            // Names inside a parent are not account-wide: a user pool's group (the agent's
+            // STAFF_GROUP), a gateway's target (the prefix of its tool names, which the Cedar
+            // policies name) and a policy engine's policies.
+            if matches!(
+                kind,
+                "AWS::Cognito::UserPoolGroup"
+                    | "AWS::BedrockAgentCore::GatewayTarget"
+                    | "AWS::BedrockAgentCore::Policy"
+            ) {
                 continue;
             }
             let Some(props) = r["Properties"].as_object() else {
@@ -381,7 +394,7 @@ fn the_network_has_an_endpoint_for_exactly_the_services_called() {
     let have = endpoints(&network);
     let mut want = called_services();
     want.extend(PLATFORM_ENDPOINTS.iter().map(|s| (*s).to_owned()));
-    // A gateway by URL needs the gateway endpoint; the deployed agent uses none.
+    // A gateway by URL needs the gateway's endpoint: the deployed agent's one MCP source.
     if deployed_mcp_sources()
         .iter()
         .any(|s| s.get("gateway_url").is_some())
@@ -715,48 +728,106 @@ fn deployed_mcp_sources() -> Vec<Value> {
 }
 
 #[test]
-fn the_agent_reaches_the_mcp_runtime_by_arn_with_agentcore_identity() {
+fn the_agent_reaches_its_mcp_tools_only_through_the_gateway_with_the_callers_token() {
     let runtimes = template("runtimes");
     let sources = deployed_mcp_sources();
-    assert_eq!(sources.len(), 1, "{sources:?}");
-    let source = &sources[0];
-    assert_eq!(source["runtime_arn"], "${Arn}");
-    assert_eq!(source["auth"]["type"], "agentcore_identity");
-    assert_eq!(source["auth"]["provider_name"], "${Provider}");
-    assert_eq!(source["auth"]["scopes"], json!(["${Scope}"]));
-    let sub = &resource(&runtimes, "AgentRuntime")["Properties"]["EnvironmentVariables"]["MCP_SOURCES"]
-        ["Fn::Sub"][1];
     assert_eq!(
-        sub["Arn"],
-        json!({"Fn::GetAtt": ["McpRuntime", "AgentRuntimeArn"]})
+        sources,
+        [json!({"name": "support", "gateway_url": "${Url}", "auth": {"type": "caller_token"}})],
+        "one source, the Gateway, called with the caller's own token: no runtime ARN, no URL, no \
+         token of the agent's own"
     );
+    let agent = &resource(&runtimes, "AgentRuntime")["Properties"];
     assert_eq!(
-        import_name(&sub["Provider"]),
-        Some("${EnvironmentName}-McpCredentialProviderName")
+        agent["EnvironmentVariables"]["MCP_SOURCES"]["Fn::Sub"][1],
+        json!({"Url": {"Fn::GetAtt": ["Gateway", "GatewayUrl"]}})
     );
-    assert_eq!(
-        import_name(&sub["Scope"]),
-        Some("${EnvironmentName}-McpScope")
+    // The container sees the caller's token only when the runtime passes Authorization on.
+    assert!(
+        as_list(&agent["RequestHeaderConfiguration"]["RequestHeaderAllowlist"])
+            .contains(&&json!("Authorization")),
+        "Authorization is allowlisted"
     );
-    // The identity stack's provider holds the machine client, whose scope is that scope, and
-    // the MCP runtime admits that client.
-    let identity = template("identity");
-    let provider = &resource(&identity, "McpCredentialProvider")["Properties"];
-    assert_eq!(
-        provider["Oauth2ProviderConfigInput"]["CustomOauth2ProviderConfig"]["ClientId"],
-        json!({"Ref": "MachineClient"})
-    );
-    let scope = identity["Outputs"]["McpScope"]["Value"].clone();
-    assert_eq!(
-        resource(&identity, "MachineClient")["Properties"]["AllowedOAuthScopes"],
-        json!([scope])
-    );
-    let mcp_clients = &resource(&runtimes, "McpRuntime")["Properties"]["AuthorizerConfiguration"]["CustomJWTAuthorizer"]
-        ["AllowedClients"];
-    assert_eq!(
-        import_name(&mcp_clients[0]),
-        Some("${EnvironmentName}-MachineClientId")
-    );
+}
+
+/// The deployed agent's settings that name its callers and tools, exports and the Gateway's URL
+/// replaced by stand-in values (none of which is reached at start-up).
+fn deployed_agent_settings() -> Vec<(String, String)> {
+    let runtimes = template("runtimes");
+    let env = &resource(&runtimes, "AgentRuntime")["Properties"]["EnvironmentVariables"];
+    let gateway_url =
+        "https://support-support-abcde12345.gateway.bedrock-agentcore.eu-west-1.amazonaws.com/mcp";
+    let resolve = |value: &Value| -> String {
+        if let Some(text) = value.as_str() {
+            return text.to_owned();
+        }
+        if let Some(parameter) = value["Ref"].as_str() {
+            return match parameter {
+                "AWS::Region" => "eu-west-1".to_owned(),
+                _ => runtimes["Parameters"][parameter]["Default"]
+                    .as_str()
+                    .unwrap_or_else(|| panic!("{parameter} has a default"))
+                    .to_owned(),
+            };
+        }
+        match import_name(value) {
+            Some("${EnvironmentName}-AuthIssuer") => {
+                "https://cognito-idp.eu-west-1.amazonaws.com/eu-west-1_Example".to_owned()
+            }
+            Some("${EnvironmentName}-AppClientId") => "exampleappclientid".to_owned(),
+            _ => sub_text(value)
+                .expect("a setting this test can stand in for")
+                .replace("${Url}", gateway_url),
+        }
+    };
+    let mut settings: Vec<(String, String)> = [
+        "AWS_REGION",
+        "AUTH_MODE",
+        "AUTH_ISSUER",
+        "AUTH_ALLOWED_CLIENT_IDS",
+        "AUTH_TOKEN_USE",
+        "MODEL_ID",
+        "MCP_SOURCES",
+        "STAFF_GROUP",
+        "CUSTOMER_ID_CLAIM",
+    ]
+    .into_iter()
+    .map(|name| (name.to_owned(), resolve(&env[name])))
+    .collect();
+    settings.push(("AGENT_HOST".to_owned(), "127.0.0.1".to_owned()));
+    settings.push(("AGENT_PORT".to_owned(), "0".to_owned()));
+    settings
+}
+
+/// The deployed `MCP_SOURCES` is checked against the agent binary, not only against the
+/// expectations above: with the deployed settings the agent starts and listens, and with a
+/// misspelled auth kind in the same JSON it refuses to start, naming `MCP_SOURCES`.
+#[tokio::test]
+async fn the_agent_binary_accepts_the_deployed_gateway_source() {
+    let settings = deployed_agent_settings();
+    let mut agent = ServerProcess::spawn(&workspace::binary("agent"), &[], &settings)
+        .await
+        .expect("the agent starts with the deployed settings");
+    agent
+        .terminate(Duration::from_secs(10))
+        .await
+        .expect("the agent stops");
+    let broken: Vec<(String, String)> = settings
+        .iter()
+        .map(|(name, value)| {
+            let value = if name == "MCP_SOURCES" {
+                value.replace("caller_token", "caller_tokens")
+            } else {
+                value.clone()
+            };
+            (name.clone(), value)
+        })
+        .collect();
+    let broken: Vec<(&str, &str)> = broken
+        .iter()
+        .map(|(name, value)| (name.as_str(), value.as_str()))
+        .collect();
+    assert_refuses_config(&workspace::binary("agent"), &broken, "MCP_SOURCES").await;
 }
 
 #[test]
@@ -1012,11 +1083,17 @@ const NOT_IN_THE_RUNTIME: &[(&str, &str, Site)] = &[
             ("agent/src/aurora/seed.rs", ".rollback(&transaction)"),
         ]),
     ),
-    // client_credentials MCP auth reads the client secret; the deployment uses AgentCore Identity.
+    // client_credentials MCP auth reads the client secret, agentcore_identity fetches a token
+    // from AgentCore Identity; the deployed agent forwards the caller's token to the Gateway.
     (
-        "agent/src/tools/outbound_auth.rs",
+        "agent/src/sources/outbound_auth.rs",
         "get_secret_value",
         Site::UnusedAuth("client_credentials"),
+    ),
+    (
+        "agent/src/sources/outbound_auth.rs",
+        "get_resource_oauth2_token",
+        Site::UnusedAuth("agentcore_identity"),
     ),
 ];
 
@@ -1205,21 +1282,11 @@ fn roles_are_scoped_to_their_own_resources() {
         imports("rds-data:ExecuteStatement", &agent),
         BTreeSet::from(["${EnvironmentName}-AuroraClusterArn".to_owned()])
     );
-    let secrets = imports("secretsmanager:GetSecretValue", &agent);
-    assert_eq!(secrets.len(), 2, "{secrets:?}");
-    assert!(
-        secrets.contains("${EnvironmentName}-AuroraReaderSecretArn"),
-        "{secrets:?}"
-    );
-    assert!(
-        secrets
-            .iter()
-            .any(|s| s.contains("bedrock-agentcore-identity!default/oauth2/${Name}")),
-        "the provider's own secret only: {secrets:?}"
-    );
-    assert!(
-        !secrets.iter().any(|s| s.contains("AdminSecret")),
-        "never the admin secret"
+    // The reader's secret only: never the admin secret, and no longer the credential
+    // provider's (the Gateway's role reads that one).
+    assert_eq!(
+        imports("secretsmanager:GetSecretValue", &agent),
+        BTreeSet::from(["${EnvironmentName}-AuroraReaderSecretArn".to_owned()])
     );
     let model = imports("bedrock:InvokeModelWithResponseStream", &agent);
     assert!(!model.is_empty(), "the agent may call its model");
@@ -1255,6 +1322,406 @@ fn roles_are_scoped_to_their_own_resources() {
             );
         }
     }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Gateway: authorizer, policy engine and policies, target, role
+
+/// What CloudFormation would compute for `value`, for the intrinsic functions these templates
+/// use (`Ref`, `Fn::GetAtt`, `Fn::Sub`, `Fn::Join`, `Fn::Split`). `facts` holds what only a
+/// deployment knows: `Ref` targets and pseudo parameters by name, attributes as
+/// `"Resource.Attribute"`. An unknown fact or function fails the test.
+fn evaluate(value: &Value, facts: &BTreeMap<&str, &str>) -> Value {
+    let fact = |name: &str| -> String {
+        (*facts
+            .get(name)
+            .unwrap_or_else(|| panic!("no fact for {name}")))
+        .to_owned()
+    };
+    let text = |value: &Value| -> String {
+        evaluate(value, facts)
+            .as_str()
+            .unwrap_or_else(|| panic!("{value} is not a string"))
+            .to_owned()
+    };
+    let Value::Object(map) = value else {
+        return match value {
+            Value::Array(items) => Value::Array(items.iter().map(|v| evaluate(v, facts)).collect()),
+            other => other.clone(),
+        };
+    };
+    assert_eq!(map.len(), 1, "an intrinsic function: {value}");
+    let (function, arguments) = map.iter().next().unwrap();
+    match function.as_str() {
+        "Ref" => json!(fact(arguments.as_str().unwrap())),
+        "Fn::GetAtt" => json!(fact(&format!(
+            "{}.{}",
+            arguments[0].as_str().unwrap(),
+            arguments[1].as_str().unwrap()
+        ))),
+        "Fn::Join" => {
+            let parts: Vec<String> = as_list(&evaluate(&arguments[1], facts))
+                .into_iter()
+                .map(|part| part.as_str().unwrap().to_owned())
+                .collect();
+            json!(parts.join(arguments[0].as_str().unwrap()))
+        }
+        "Fn::Split" => json!(
+            text(&arguments[1])
+                .split(arguments[0].as_str().unwrap())
+                .collect::<Vec<_>>()
+        ),
+        "Fn::Sub" => {
+            let (template, variables) = match arguments {
+                Value::String(template) => (template.as_str(), &Value::Null),
+                Value::Array(parts) => (parts[0].as_str().unwrap(), &parts[1]),
+                other => panic!("a Sub of {other}"),
+            };
+            let mut out = String::new();
+            let mut rest = template;
+            while let Some(start) = rest.find("${") {
+                out.push_str(&rest[..start]);
+                let end = rest[start..].find('}').expect("a placeholder ends with }") + start;
+                let name = &rest[start + 2..end];
+                match variables.get(name) {
+                    Some(variable) => out.push_str(&text(variable)),
+                    None => out.push_str(&fact(name)),
+                }
+                rest = &rest[end + 1..];
+            }
+            out.push_str(rest);
+            json!(out)
+        }
+        other => panic!("{other} is not evaluated here"),
+    }
+}
+
+#[test]
+fn the_evaluator_computes_subs_joins_splits_and_attributes() {
+    let facts = BTreeMap::from([("AWS::Region", "eu-west-1"), ("R.Arn", "a:b/c")]);
+    let value = json!({"Fn::Sub": ["${AWS::Region} ${X} ${R.Arn}", {"X": {"Fn::Join": ["-",
+        {"Fn::Split": [":", {"Fn::GetAtt": ["R", "Arn"]}]}]}}]});
+    assert_eq!(evaluate(&value, &facts), json!("eu-west-1 a-b/c a:b/c"));
+}
+
+/// A Gateway ARN as the service writes it, for evaluating what names the Gateway.
+const SAMPLE_GATEWAY_ARN: &str =
+    "arn:aws:bedrock-agentcore:eu-west-1:123456789012:gateway/support-support-abcde12345";
+
+/// The policy files of `policies/`: name -> text.
+fn policy_files() -> BTreeMap<String, String> {
+    let mut files = BTreeMap::new();
+    for entry in std::fs::read_dir(workspace::root().join("policies")).expect("policies/ exists") {
+        let path = entry.unwrap().path();
+        let name = path.file_name().unwrap().to_string_lossy().into_owned();
+        if name.ends_with(".cedar") {
+            files.insert(name, std::fs::read_to_string(&path).unwrap());
+        }
+    }
+    files
+}
+
+/// How the policy engine's policies differ from the policy files: one
+/// `AWS::BedrockAgentCore::Policy` per file, named after it (`-` as `_`), in the one engine,
+/// created after the target (a policy is checked against the schema of its gateways' tools),
+/// the statement the file's text verbatim, with the Gateway's ARN as its one substitution.
+fn policy_problems(runtimes: &Value, files: &BTreeMap<String, String>) -> Vec<String> {
+    let mut problems = Vec::new();
+    let mut seen = BTreeSet::new();
+    let facts = BTreeMap::from([("Gateway.GatewayArn", SAMPLE_GATEWAY_ARN)]);
+    for (id, policy) in of_type(runtimes, "AWS::BedrockAgentCore::Policy") {
+        let p = &policy["Properties"];
+        let name = p["Name"].as_str().unwrap_or_default();
+        let file = format!("{}.cedar", name.replace('_', "-"));
+        let Some(text) = files.get(&file) else {
+            problems.push(format!("{id} ({name}) has no file policies/{file}"));
+            continue;
+        };
+        seen.insert(file.clone());
+        if p["PolicyEngineId"] != json!({"Fn::GetAtt": ["PolicyEngine", "PolicyEngineId"]}) {
+            problems.push(format!("{id}: not in the PolicyEngine"));
+        }
+        if !as_list(&policy["DependsOn"]).contains(&&json!("SupportTarget")) {
+            problems.push(format!("{id}: created before the target's tools are known"));
+        }
+        let statement = &p["Definition"]["Cedar"]["Statement"];
+        let want =
+            json!({"Fn::Sub": [text, {"GatewayArn": {"Fn::GetAtt": ["Gateway", "GatewayArn"]}}]});
+        if *statement != want {
+            problems.push(format!(
+                "{id}: the statement is not policies/{file} verbatim with the Gateway's ARN for ${{GatewayArn}}"
+            ));
+        } else if evaluate(statement, &facts)
+            != json!(text.replace("${GatewayArn}", SAMPLE_GATEWAY_ARN))
+        {
+            problems.push(format!(
+                "{id}: the deployed statement differs from policies/{file}"
+            ));
+        }
+    }
+    for file in files.keys().filter(|f| !seen.contains(*f)) {
+        problems.push(format!("policies/{file} is not deployed"));
+    }
+    problems
+}
+
+#[test]
+fn the_policy_engine_holds_exactly_the_policy_files_verbatim() {
+    let files = policy_files();
+    assert!(files.len() >= 3, "the policy files: {:?}", files.keys());
+    for (file, text) in &files {
+        let placeholders: Vec<&str> = text.match_indices("${").map(|(i, _)| &text[i..]).collect();
+        assert!(
+            placeholders.iter().all(|p| p.starts_with("${GatewayArn}")),
+            "{file}: ${{GatewayArn}} is the only placeholder Fn::Sub may fill"
+        );
+        assert!(!placeholders.is_empty(), "{file} names the Gateway");
+    }
+    let runtimes = template("runtimes");
+    let problems = policy_problems(&runtimes, &files);
+    assert!(problems.is_empty(), "{}", problems.join("\n"));
+    assert_eq!(
+        of_type(&runtimes, "AWS::BedrockAgentCore::PolicyEngine")
+            .into_iter()
+            .map(|(id, _)| id.as_str())
+            .collect::<Vec<_>>(),
+        ["PolicyEngine"],
+        "one engine"
+    );
+}
+
+#[test]
+fn the_policy_check_catches_an_edited_a_missing_and_a_stray_policy() {
+    let mut files = policy_files();
+    let mut runtimes = template("runtimes");
+    let (edited, _) = of_type(&runtimes, "AWS::BedrockAgentCore::Policy")[0];
+    let edited = edited.clone();
+    let statement = &mut runtimes["Resources"][&edited]["Properties"]["Definition"]["Cedar"]["Statement"]
+        ["Fn::Sub"][0];
+    *statement = json!(statement.as_str().unwrap().replacen("permit", "forbid", 1));
+    files.insert(
+        "refunds.cedar".to_owned(),
+        "permit(principal, action, resource);".to_owned(),
+    );
+    let stray = runtimes["Resources"][&edited].clone();
+    runtimes["Resources"]["StrayPolicy"] = stray;
+    runtimes["Resources"]["StrayPolicy"]["Properties"]["Name"] = json!("stray_tools");
+    let problems = policy_problems(&runtimes, &files).join("\n");
+    assert!(
+        problems.contains(&format!("{edited}: the statement")),
+        "{problems}"
+    );
+    assert!(
+        problems.contains("policies/refunds.cedar is not deployed"),
+        "{problems}"
+    );
+    assert!(
+        problems.contains("StrayPolicy (stray_tools) has no file"),
+        "{problems}"
+    );
+}
+
+#[test]
+fn the_gateway_admits_the_agents_callers_and_enforces_its_policy_engine() {
+    let runtimes = template("runtimes");
+    let gateways = of_type(&runtimes, "AWS::BedrockAgentCore::Gateway");
+    assert_eq!(gateways.len(), 1);
+    let (id, gateway) = gateways[0];
+    assert_eq!(id, "Gateway");
+    let p = &gateway["Properties"];
+    assert_eq!(p["ProtocolType"], "MCP");
+    assert_eq!(
+        p["ProtocolConfiguration"]["Mcp"]["SearchType"], "SEMANTIC",
+        "the agent picks a turn's tools with the Gateway's search tool"
+    );
+    assert_eq!(p["RoleArn"], json!({"Fn::GetAtt": ["GatewayRole", "Arn"]}));
+    // The agent forwards the caller's ID token: the Gateway admits what the agent's runtime
+    // admits, by `aud` (the app client), and no access token (`client_id`).
+    assert_eq!(p["AuthorizerType"], "CUSTOM_JWT");
+    let jwt = &p["AuthorizerConfiguration"]["CustomJWTAuthorizer"];
+    assert_eq!(
+        as_list(&jwt["AllowedAudience"])
+            .into_iter()
+            .map(import_name)
+            .collect::<Vec<_>>(),
+        [Some("${EnvironmentName}-AppClientId")]
+    );
+    assert!(
+        jwt.get("AllowedClients").is_none(),
+        "AllowedClients checks access tokens"
+    );
+    let agent_jwt = &resource(&runtimes, "AgentRuntime")["Properties"]["AuthorizerConfiguration"]["CustomJWTAuthorizer"];
+    assert_eq!(jwt, agent_jwt, "the same authorizer as the agent's runtime");
+    assert_eq!(
+        p["PolicyEngineConfiguration"],
+        json!({"Arn": {"Fn::GetAtt": ["PolicyEngine", "PolicyEngineArn"]}, "Mode": "ENFORCE"}),
+        "the policies decide every call"
+    );
+}
+
+#[test]
+fn the_gateway_target_is_support_on_the_mcp_runtime_with_the_identity_provider() {
+    let runtimes = template("runtimes");
+    let targets = of_type(&runtimes, "AWS::BedrockAgentCore::GatewayTarget");
+    assert_eq!(targets.len(), 1);
+    let (id, target) = targets[0];
+    assert_eq!(id, "SupportTarget", "the policies' DependsOn names it");
+    let p = &target["Properties"];
+    assert_eq!(
+        p["GatewayIdentifier"],
+        json!({"Fn::GetAtt": ["Gateway", "GatewayIdentifier"]})
+    );
+    // The target's name prefixes the tool names: every action of the policies' schema.
+    assert_eq!(p["Name"], "support");
+    let schema = read("policies/schema.cedarschema");
+    let actions: Vec<&str> = schema
+        .split("action \"")
+        .skip(1)
+        .filter_map(|rest| rest.split('"').next())
+        .filter(|name| !matches!(*name, "Mcp" | "CallTool"))
+        .collect();
+    assert_eq!(actions.len(), 10, "{actions:?}");
+    assert!(
+        actions.iter().all(|a| a.starts_with("support___")),
+        "{actions:?}"
+    );
+
+    // The endpoint is the MCP runtime's invocation URL, as agent-protocol builds it.
+    let arn =
+        "arn:aws:bedrock-agentcore:eu-west-1:123456789012:runtime/support_support_mcp-AbCdE12345";
+    let facts = BTreeMap::from([
+        ("AWS::Region", "eu-west-1"),
+        ("AWS::URLSuffix", "amazonaws.com"),
+        ("McpRuntime.AgentRuntimeArn", arn),
+    ]);
+    let endpoint = &p["TargetConfiguration"]["Mcp"]["McpServer"]["Endpoint"];
+    assert_eq!(
+        evaluate(endpoint, &facts),
+        json!(runtime_url::runtime_invocation_url(
+            &runtime_url::data_plane_endpoint("aws", "eu-west-1"),
+            arn,
+            runtime_url::DEFAULT_QUALIFIER
+        ))
+    );
+
+    // OAuth with the identity stack's provider and scope: the provider holds the machine
+    // client, whose scope that is, and the MCP runtime admits that client.
+    let credentials = as_list(&p["CredentialProviderConfigurations"]);
+    assert_eq!(credentials.len(), 1);
+    assert_eq!(credentials[0]["CredentialProviderType"], "OAUTH");
+    let oauth = &credentials[0]["CredentialProvider"]["OauthCredentialProvider"];
+    assert_eq!(
+        import_name(&oauth["ProviderArn"]),
+        Some("${EnvironmentName}-McpCredentialProviderArn")
+    );
+    assert_eq!(
+        as_list(&oauth["Scopes"])
+            .into_iter()
+            .map(import_name)
+            .collect::<Vec<_>>(),
+        [Some("${EnvironmentName}-McpScope")]
+    );
+    let identity = template("identity");
+    assert_eq!(
+        identity["Outputs"]["McpCredentialProviderArn"]["Value"],
+        json!({"Fn::GetAtt": ["McpCredentialProvider", "CredentialProviderArn"]})
+    );
+    let provider = &resource(&identity, "McpCredentialProvider")["Properties"];
+    assert_eq!(
+        provider["Oauth2ProviderConfigInput"]["CustomOauth2ProviderConfig"]["ClientId"],
+        json!({"Ref": "MachineClient"})
+    );
+    let scope = identity["Outputs"]["McpScope"]["Value"].clone();
+    assert_eq!(
+        resource(&identity, "MachineClient")["Properties"]["AllowedOAuthScopes"],
+        json!([scope])
+    );
+    let mcp_clients = &resource(&runtimes, "McpRuntime")["Properties"]["AuthorizerConfiguration"]["CustomJWTAuthorizer"]
+        ["AllowedClients"];
+    assert_eq!(
+        as_list(mcp_clients)
+            .into_iter()
+            .map(import_name)
+            .collect::<Vec<_>>(),
+        [Some("${EnvironmentName}-MachineClientId")]
+    );
+}
+
+#[test]
+fn the_gateway_role_allows_exactly_policy_evaluation_and_the_mcp_runtimes_token() {
+    let runtimes = template("runtimes");
+    let role = resource(&runtimes, "GatewayRole");
+    let trust = &role["Properties"]["AssumeRolePolicyDocument"]["Statement"][0];
+    assert_eq!(
+        trust["Principal"]["Service"],
+        "bedrock-agentcore.amazonaws.com"
+    );
+    assert!(
+        trust["Condition"]["StringEquals"]
+            .get("aws:SourceAccount")
+            .is_some()
+    );
+    let actions = role_actions(role);
+    assert_eq!(
+        actions.keys().map(String::as_str).collect::<BTreeSet<_>>(),
+        BTreeSet::from([
+            // https://docs.aws.amazon.com/bedrock-agentcore/latest/devguide/policy-permissions.html
+            "bedrock-agentcore:GetPolicyEngine",
+            "bedrock-agentcore:AuthorizeAction",
+            "bedrock-agentcore:PartiallyAuthorizeActions",
+            // The outbound OAuth of the target.
+            "bedrock-agentcore:GetWorkloadAccessToken",
+            "bedrock-agentcore:GetResourceOauth2Token",
+            "secretsmanager:GetSecretValue",
+        ])
+    );
+    let engine = json!({"Fn::GetAtt": ["PolicyEngine", "PolicyEngineArn"]});
+    assert_eq!(
+        actions["bedrock-agentcore:GetPolicyEngine"],
+        std::slice::from_ref(&engine)
+    );
+    // Evaluation on this engine and this Gateway only: the pattern is the Gateway's name and
+    // the generated suffix of its id.
+    let name = sub_text(&resource(&runtimes, "Gateway")["Properties"]["Name"]).unwrap();
+    for action in [
+        "bedrock-agentcore:AuthorizeAction",
+        "bedrock-agentcore:PartiallyAuthorizeActions",
+    ] {
+        let resources = &actions[action];
+        assert_eq!(resources.len(), 2, "{action}: {resources:?}");
+        assert!(resources.contains(&engine), "{action} on the engine");
+        assert!(
+            resources
+                .iter()
+                .filter_map(sub_text)
+                .any(|r| r.ends_with(&format!(":gateway/{name}-*"))),
+            "{action} on the Gateway {name}: {resources:?}"
+        );
+    }
+    let token = &actions["bedrock-agentcore:GetResourceOauth2Token"];
+    assert!(
+        token
+            .iter()
+            .any(|r| import_name(r) == Some("${EnvironmentName}-McpCredentialProviderArn")),
+        "the identity stack's provider: {token:?}"
+    );
+    assert!(
+        !token
+            .iter()
+            .filter_map(sub_text)
+            .any(|r| r.contains("oauth2credentialprovider/*")),
+        "no other provider: {token:?}"
+    );
+    let secrets: Vec<String> = actions["secretsmanager:GetSecretValue"]
+        .iter()
+        .map(|r| r.to_string())
+        .collect();
+    assert_eq!(secrets.len(), 1, "{secrets:?}");
+    assert!(
+        secrets[0].contains("bedrock-agentcore-identity!default/oauth2/${Name}*")
+            && secrets[0].contains("${EnvironmentName}-McpCredentialProviderName"),
+        "the provider's own client secret only: {secrets:?}"
+    );
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -8,19 +8,17 @@
 //! The request is built as AWS's authorization-flow page shows it: principal
 //! `AgentCore::OAuthUser::"<sub>"` with the token's claims as tags, action
 //! `AgentCore::Action::"support___<tool>"`, resource the gateway's ARN, `context.input` the
-//! arguments (https://docs.aws.amazon.com/bedrock-agentcore/latest/devguide/policy-authorization-flow.html).
+//! arguments (https://docs.aws.amazon.com/bedrock-agentcore/latest/devguide/policy-authorization-flow.html),
+//! by `system_tests::cedar_policy_engine`, the library the gateway stand-in enforces them with.
 
 // Test code, helpers included: a failed unwrap, expect or panic is a failed test.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::str::FromStr;
 
-use cedar_policy::{
-    Authorizer, Context, Decision, Entities, Entity, EntityUid, Policy, PolicyId, PolicySet,
-    Request, RestrictedExpression, Schema, SchemaFragment, ValidationMode, Validator,
-};
+use cedar_policy::{Decision, Schema, SchemaFragment, ValidationMode, Validator};
 use serde_json::{Value, json};
+use system_tests::cedar_policy_engine::{OAuthUser, PolicyEngine, Verdict};
 use system_tests::mcp_server::seeded_stack;
 use system_tests::workspace;
 
@@ -45,11 +43,9 @@ fn schema_text() -> String {
     std::fs::read_to_string(workspace::root().join("policies/schema.cedarschema")).unwrap()
 }
 
-fn schema() -> Schema {
-    let (schema, warnings) = Schema::from_cedarschema_str(&schema_text()).unwrap();
-    let warnings: Vec<String> = warnings.map(|w| w.to_string()).collect();
-    assert!(warnings.is_empty(), "schema warnings: {warnings:?}");
-    schema
+/// The policies and schema as the gateway stand-in loads them, for [`GATEWAY_ARN`].
+fn engine() -> PolicyEngine {
+    PolicyEngine::load(&workspace::root().join("policies"), GATEWAY_ARN).unwrap()
 }
 
 /// Every `policies/*.cedar` file, by file name, as written (with the `${GatewayArn}` placeholder).
@@ -69,59 +65,19 @@ fn policy_files() -> BTreeMap<String, String> {
     files
 }
 
-/// The policies with the placeholder replaced, as CloudFormation's `Fn::Sub` does.
-fn policy_set() -> PolicySet {
-    let mut set = PolicySet::new();
-    for (name, text) in policy_files() {
-        assert_eq!(
-            text.matches("${").count(),
-            text.matches("${GatewayArn}").count(),
-            "{name}: the only placeholder allowed is ${{GatewayArn}}"
-        );
-        let policy = Policy::parse(
-            Some(PolicyId::new(&name)),
-            text.replace("${GatewayArn}", GATEWAY_ARN),
-        )
-        .unwrap_or_else(|e| panic!("{name}.cedar does not parse as one policy: {e}"));
-        set.add(policy).unwrap();
-    }
-    set
-}
-
-fn uid(kind: &str, id: &str) -> EntityUid {
-    EntityUid::from_str(&format!("{kind}::{}", Value::String(id.into()))).unwrap()
-}
-
-/// The decision for a caller whose token has `claims` calling `tool` with `input`.
+/// The decision for a caller whose token has `claims` calling `tool` with `input`, made by the
+/// library the gateway stand-in enforces with.
 fn decide(claims: &[(&str, &str)], tool: &str, input: Value) -> Decision {
-    let schema = schema();
-    let principal = uid("AgentCore::OAuthUser", "user-sub");
-    let action = uid("AgentCore::Action", &format!("{TARGET}___{tool}"));
-    let resource = uid("AgentCore::Gateway", GATEWAY_ARN);
-    let tags = claims.iter().map(|(name, value)| {
-        (
-            (*name).to_owned(),
-            RestrictedExpression::new_string((*value).to_owned()),
-        )
-    });
-    let user = Entity::new_with_tags(
-        principal.clone(),
-        [(
-            "id".to_owned(),
-            RestrictedExpression::new_string("user-sub".into()),
-        )],
-        [],
-        tags,
-    )
-    .unwrap();
-    let gateway = Entity::new_no_attrs(resource.clone(), Default::default());
-    let entities = Entities::from_entities([user, gateway], Some(&schema)).unwrap();
-    let context = Context::from_json_value(json!({ "input": input }), Some((&schema, &action)))
-        .unwrap_or_else(|e| panic!("{tool}: context does not fit the schema: {e}"));
-    let request = Request::new(principal, action, resource, context, Some(&schema)).unwrap();
-    Authorizer::new()
-        .is_authorized(&request, &policy_set(), &entities)
-        .decision()
+    let user = OAuthUser::new("user-sub", claims.iter().copied());
+    let engine = engine();
+    // The input must fit the schema: a test of the policies, not of the schema check.
+    engine
+        .request(&user, &format!("{TARGET}___{tool}"), &input)
+        .unwrap_or_else(|e| panic!("{tool}: {e:#}"));
+    match engine.authorize(&user, &format!("{TARGET}___{tool}"), &input) {
+        Verdict::Allow => Decision::Allow,
+        Verdict::Deny { .. } => Decision::Deny,
+    }
 }
 
 /// Arguments that satisfy `tool`'s schema, for `customer` (or none).
@@ -149,7 +105,10 @@ const UNLINKED: &[(&str, &str)] = &[("token_use", "id")];
 
 #[test]
 fn every_policy_validates_strictly_against_the_schema() {
-    let result = Validator::new(schema()).validate(&policy_set(), ValidationMode::Strict);
+    let (schema, warnings) = Schema::from_cedarschema_str(&schema_text()).unwrap();
+    let warnings: Vec<String> = warnings.map(|w| w.to_string()).collect();
+    assert!(warnings.is_empty(), "schema warnings: {warnings:?}");
+    let result = Validator::new(schema).validate(engine().policies(), ValidationMode::Strict);
     let errors: Vec<String> = result.validation_errors().map(|e| e.to_string()).collect();
     assert!(errors.is_empty(), "validation errors: {errors:?}");
     let warnings: Vec<String> = result

@@ -135,11 +135,14 @@ fn allowed_imports(module: &str) -> Option<&'static [&'static str]> {
         // The loop decides: it uses the tools and the model, never the HTTP layer.
         "turn" => &["config", "tools", "model"],
         "session" => &["config", "model"],
-        "tools" => &["config", "aurora", "model"],
-        "config" => &["tools"],
-        // Adapters talk to AWS and know nothing of the agent above them.
+        // Tool policy: what a caller may call, and how; the tools come from the adapters below.
+        "tools" => &["config", "aurora", "model", "sources"],
+        // The settings name the MCP source types (a source's endpoint and auth configuration).
+        "config" => &["sources"],
+        // Adapters talk to AWS and MCP and know nothing of the agent above them.
         "model" => &["config"],
         "aurora" => &[],
+        "sources" => &[],
         other => panic!("no rule for agent module {other}: add it here and to ARCHITECTURE.md"),
     })
 }

@@ -6,6 +6,10 @@
 //! - request: `X-Amzn-Bedrock-AgentCore-Runtime-Request-Id`, generated when absent;
 //! - workload access token: `X-Amz-Bedrock-AgentCore-Identity-WAT`, or the older
 //!   `WorkloadAccessToken`; kept for the tools that trade it for OAuth tokens, never logged;
+//! - caller token: the token of the one `Authorization: Bearer <token>` header, read the way
+//!   inbound auth reads it (scheme case-insensitive, the token after it), so it is exactly the
+//!   token inbound auth accepted for this request; kept for the `caller_token` MCP sources, which
+//!   forward it, and never logged. Any other scheme, or two headers, gives none;
 //! - runtime user: `X-Amzn-Bedrock-AgentCore-Runtime-User-Id`, which AgentCore passes for SigV4
 //!   callers acting for a user (the caller then needs `InvokeAgentRuntimeForUser` as well:
 //!   <https://docs.aws.amazon.com/bedrock-agentcore/latest/APIReference/API_InvokeAgentRuntime.html>);
@@ -17,6 +21,7 @@ use agent_protocol::headers::{
     WORKLOAD_ACCESS_TOKEN,
 };
 use axum::http::HeaderMap;
+use axum::http::header::AUTHORIZATION;
 
 /// Who and what one invocation is about.
 #[derive(Debug, Clone)]
@@ -24,6 +29,8 @@ pub struct InvocationContext {
     pub session_id: String,
     pub request_id: String,
     pub workload_access_token: Option<Secret>,
+    /// The caller's bearer token, for the sources that forward it.
+    pub caller_token: Option<Secret>,
     pub runtime_user_id: Option<String>,
 }
 
@@ -66,9 +73,25 @@ impl InvocationContext {
             workload_access_token: text(WORKLOAD_ACCESS_TOKEN)
                 .or_else(|| text(LEGACY_WORKLOAD_ACCESS_TOKEN))
                 .map(Secret::new),
+            caller_token: bearer_token(headers),
             runtime_user_id: text(RUNTIME_USER_ID),
         })
     }
+}
+
+/// The token of the request's only `Authorization` header when its scheme is Bearer, parsed as
+/// `inbound_auth` parses it.
+fn bearer_token(headers: &HeaderMap) -> Option<Secret> {
+    let mut values = headers.get_all(AUTHORIZATION).iter();
+    let value = values.next()?;
+    if values.next().is_some() {
+        return None;
+    }
+    let value = value.to_str().ok()?.trim();
+    let (scheme, token) = value.split_once(' ')?;
+    let token = token.trim_start_matches(' ');
+    (scheme.eq_ignore_ascii_case("bearer") && !token.is_empty())
+        .then(|| Secret::new(token.to_owned()))
 }
 
 #[cfg(test)]
@@ -120,6 +143,41 @@ mod tests {
         assert_eq!(
             legacy.workload_access_token.map(|t| t.expose().to_owned()),
             Some("old".to_owned())
+        );
+    }
+
+    #[test]
+    fn only_a_bearer_token_is_the_callers_token_and_it_never_prints() {
+        let token = |values: &[&str]| {
+            let mut map = HeaderMap::new();
+            for value in values {
+                map.append(AUTHORIZATION, value.parse().expect("valid header value"));
+            }
+            InvocationContext::from_headers(&map)
+                .expect("valid")
+                .caller_token
+                .map(|t| t.expose().to_owned())
+        };
+        assert_eq!(token(&["Bearer a.b.c"]), Some("a.b.c".to_owned()));
+        assert_eq!(token(&["bearer  a.b.c "]), Some("a.b.c".to_owned()));
+        for none in [
+            &[][..],
+            &["Basic dXNlcjpwYXNz"],
+            &["a.b.c"],
+            &["Bearer "],
+            &["Bearer a.b.c", "Bearer d.e.f"],
+        ] {
+            assert_eq!(token(none), None, "{none:?}");
+        }
+        let mut map = HeaderMap::new();
+        map.insert(
+            AUTHORIZATION,
+            "Bearer secret.jwt.value".parse().expect("valid"),
+        );
+        let context = InvocationContext::from_headers(&map).expect("valid");
+        assert!(
+            !format!("{context:?}").contains("secret.jwt"),
+            "{context:?}"
         );
     }
 

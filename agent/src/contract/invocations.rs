@@ -114,6 +114,7 @@ pub async fn handle(State(app): State<Arc<App>>, caller: Caller, request: Reques
         context: CallContext {
             access: app.access_policy.access_for(&caller),
             workload_token: context.workload_access_token.clone(),
+            caller_token: context.caller_token.clone(),
             request_id: context.request_id.clone(),
         },
     };

@@ -1,27 +1,31 @@
 //! The tools the model may call: a catalogue merged from the configured sources (the built-in
-//! Aurora tools and the MCP servers), with Bedrock-valid names mapped back to each source's
-//! own, and the calls themselves, each scoped to what the caller may see ([`access`]).
+//! Aurora tools and the MCP servers, reached through [`crate::sources`]), with Bedrock-valid
+//! names mapped back to each source's own, and the calls themselves, each scoped to what the
+//! caller may see ([`access`]).
 //!
 //! Listing runs in the background from start, retried with backoff until each source answers
 //! and refreshed periodically, so no request waits on it and a source that is down at start
 //! joins when it comes up. A source whose tokens need a request's workload access token is
-//! listed by the first turn that brings one. A turn uses the catalogue as it is when the turn
-//! starts, narrowed for a large gateway to the tools its search finds for the prompt.
+//! listed by the first turn that brings one. A `caller_token` source is listed by every turn,
+//! with that turn's caller token, and its listing is kept for that turn only: the gateway
+//! behind it lists what the caller's policies let that caller call, so one caller's listing is
+//! no other's. A turn uses the catalogue as it is when the turn starts, narrowed for a large
+//! gateway to the tools its search finds for the prompt.
 //!
-//! A source a turn cannot use (no workload access token for an Identity source, its token
-//! cannot be had, or it has never been listed because it fails) has every tool left out of that
-//! turn's catalogue; the model is told so in plain words (the source's configured name, what to
-//! tell the customer), and a call it makes to such a tool anyway is refused in the same words.
+//! A source a turn cannot use (no workload access token for an Identity source, no caller token
+//! or a refused one for a `caller_token` source, its token cannot be had, or it has never been
+//! listed because it fails) has every tool left out of that turn's catalogue; the model is told
+//! so in plain words (the source's configured name, what to tell the customer), and a call it
+//! makes to such a tool anyway is refused in the same words.
 //! Failures reach the model as short stable sentences ([`mcp::SourceError::plain`]); their
-//! causes go to the logs with the request id.
+//! causes go to the logs with the request id. A gateway's policy denial, as a JSON-RPC error or
+//! an `isError` result, reaches the model as a tool error that says it was the access policy and
+//! not to retry ([`mcp::policy_denial`]), followed by the gateway's own words for an `isError`.
 
 pub mod access;
 pub mod aurora;
-pub mod authorized_http;
 pub mod caller_cursors;
-pub mod mcp;
 pub mod names;
-pub mod outbound_auth;
 
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, RwLock};
@@ -31,11 +35,11 @@ use agent_protocol::{Secret, ToolStatus};
 use rmcp::model::{CallToolResult, JsonObject, Tool};
 use serde_json::{Value, json};
 
+use crate::sources::mcp::{self, Endpoint, GATEWAY_SEARCH_TOOL, McpSource, SourceError};
+use crate::sources::outbound_auth::{OutboundAuthError, RequestTokens};
 use access::Access;
 use aurora::AuroraTools;
 use caller_cursors::CallerCursors;
-use mcp::{Endpoint, GATEWAY_SEARCH_TOOL, McpSource, SourceError};
-use outbound_auth::OutboundAuthError;
 
 /// How often a listed source is listed again.
 const REFRESH_EVERY: Duration = Duration::from_secs(300);
@@ -58,14 +62,15 @@ impl Source {
         }
     }
 
-    fn needs_workload_token(&self) -> bool {
-        matches!(self, Source::Mcp(source) if source.needs_workload_token())
+    /// Whether it can be listed only with a request's tokens (workload or caller).
+    fn needs_request_token(&self) -> bool {
+        matches!(self, Source::Mcp(source) if source.needs_workload_token() || source.needs_caller_token())
     }
 
     async fn list_tools(&self) -> Result<Vec<Tool>, SourceError> {
         match self {
             Source::Aurora(_) => Ok(AuroraTools::list()),
-            Source::Mcp(source) => source.list_tools(None).await,
+            Source::Mcp(source) => source.list_tools(RequestTokens::default()).await,
         }
     }
 }
@@ -75,8 +80,21 @@ impl Source {
 pub struct CallContext {
     pub access: Access,
     pub workload_token: Option<Secret>,
+    /// The caller's bearer token that inbound auth accepted for this request, for
+    /// `caller_token` sources; dropped with the request.
+    pub caller_token: Option<Secret>,
     /// The request's id, on every log line about its tool calls.
     pub request_id: String,
+}
+
+impl CallContext {
+    /// The request's tokens, as the sources take them.
+    fn tokens(&self) -> RequestTokens<'_> {
+        RequestTokens {
+            workload: self.workload_token.as_ref(),
+            caller: self.caller_token.as_ref(),
+        }
+    }
 }
 
 /// A tool as offered to the model.
@@ -192,6 +210,12 @@ fn unavailable_note(source_name: &str, error: &SourceError) -> String {
         SourceError::Auth(OutboundAuthError::MissingWorkloadToken { .. }) => format!(
             "The {source_name} tools are not available in this conversation because the request was not signed by the runtime; tell the customer you cannot look that up now."
         ),
+        SourceError::Auth(OutboundAuthError::MissingCallerToken { .. }) => format!(
+            "The {source_name} tools are not available in this conversation because the request carried no sign-in to pass on to them; tell the customer to sign in to use them."
+        ),
+        SourceError::CallerTokenRefused { .. } => format!(
+            "The {source_name} tools are not available right now because they did not accept the customer's sign-in, which has probably expired; tell the customer to sign in again and then ask again."
+        ),
         SourceError::Auth(_) | SourceError::Refused { .. } => format!(
             "The {source_name} tools are not available right now because the agent could not sign in to them; tell the customer you cannot look that up now and to try again later."
         ),
@@ -282,8 +306,8 @@ impl Toolbox {
     /// returns at once.
     pub fn start_listing(self: &Arc<Self>, shutdown: tokio_util::sync::CancellationToken) {
         for index in 0..self.sources.len() {
-            if self.sources[index].needs_workload_token() {
-                tracing::info!(source = %self.sources[index].name(), "tools will be listed with the first request's workload access token");
+            if self.sources[index].needs_request_token() {
+                tracing::info!(source = %self.sources[index].name(), "tools will be listed with the requests' own tokens");
                 continue;
             }
             let toolbox = self.clone();
@@ -334,6 +358,21 @@ impl Toolbox {
             .unwrap_or_else(std::sync::PoisonError::into_inner) = catalog;
     }
 
+    /// The catalogue with `per_turn` listings (by source index) in place of the shared ones.
+    fn catalog_with(&self, per_turn: Vec<(usize, Vec<Tool>)>) -> Catalog {
+        let mut current: Vec<Option<Vec<Tool>>> = self
+            .listings
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .iter()
+            .map(|listing| listing.as_ref().map(|(_, tools)| tools.clone()))
+            .collect();
+        for (index, tools) in per_turn {
+            current[index] = Some(tools);
+        }
+        Catalog::build(&current, &self.sources)
+    }
+
     fn listed_at(&self, index: usize) -> Option<Instant> {
         self.listings
             .lock()
@@ -344,23 +383,38 @@ impl Toolbox {
 
     /// The catalogue for one turn, and a note for the model on each source whose tools are
     /// missing from it. Sources that need the request's workload access token are prepared
-    /// with it now (and listed if they have not been, or not recently); a source that cannot
-    /// be prepared, or has never been listed because listing fails, has all its tools withheld
-    /// from this turn. A gateway with more tools than its limit is narrowed to what its search
-    /// finds for `prompt`.
+    /// with it now (and listed if they have not been, or not recently); `caller_token` sources
+    /// are listed now with the caller's token, for this turn only; a source that cannot be
+    /// prepared or listed so, or has never been listed because listing fails, has all its
+    /// tools withheld from this turn. A gateway with more tools than its limit is narrowed to
+    /// what its search finds for `prompt`.
     pub async fn catalog_for_turn(
         &self,
         prompt: &str,
         context: &CallContext,
     ) -> (Arc<Catalog>, Vec<String>) {
-        let workload_token = context.workload_token.as_ref();
+        let tokens = context.tokens();
         let mut unavailable: Vec<(usize, String)> = Vec::new();
+        let mut per_turn: Vec<(usize, Vec<Tool>)> = Vec::new();
         for (index, source) in self.sources.iter().enumerate() {
             let Source::Mcp(mcp) = source.as_ref() else {
                 continue;
             };
+            if mcp.needs_caller_token() {
+                match mcp.list_tools(tokens).await {
+                    Ok(tools) => {
+                        tracing::info!(request_id = %context.request_id, source = %mcp.name, tools = tools.len(), "tools listed for the caller");
+                        per_turn.push((index, tools));
+                    }
+                    Err(error) => {
+                        tracing::warn!(request_id = %context.request_id, source = %mcp.name, %error, "the source's tools are not available to this request");
+                        unavailable.push((index, unavailable_note(&mcp.name, &error)));
+                    }
+                }
+                continue;
+            }
             if mcp.needs_workload_token() {
-                if let Err(error) = mcp.prepare(workload_token).await {
+                if let Err(error) = mcp.prepare(tokens).await {
                     tracing::warn!(request_id = %context.request_id, source = %mcp.name, %error, "the source's tools are not available to this request");
                     unavailable.push((index, unavailable_note(&mcp.name, &error)));
                     continue;
@@ -369,7 +423,7 @@ impl Toolbox {
                     .listed_at(index)
                     .is_none_or(|at| at.elapsed() > REFRESH_EVERY);
                 if stale {
-                    match mcp.list_tools(workload_token).await {
+                    match mcp.list_tools(tokens).await {
                         Ok(tools) => {
                             tracing::info!(request_id = %context.request_id, source = %mcp.name, tools = tools.len(), "tools listed");
                             self.set_listing(index, tools);
@@ -387,7 +441,11 @@ impl Toolbox {
                 unavailable.push((index, unavailable_note(&mcp.name, &error)));
             }
         }
-        let mut catalog = self.catalog();
+        let mut catalog = if per_turn.is_empty() {
+            self.catalog()
+        } else {
+            Arc::new(self.catalog_with(per_turn))
+        };
         if !unavailable.is_empty() {
             catalog = Arc::new(catalog.withholding(&unavailable));
         }
@@ -441,11 +499,7 @@ impl Toolbox {
         let mut arguments = JsonObject::new();
         arguments.insert("query".to_owned(), Value::String(prompt.to_owned()));
         let searched = gateway
-            .call(
-                GATEWAY_SEARCH_TOOL,
-                arguments,
-                context.workload_token.as_ref(),
-            )
+            .call(GATEWAY_SEARCH_TOOL, arguments, context.tokens())
             .await;
         let found: Vec<String> = match searched {
             Ok(result) => found_tool_names(&result)
@@ -528,9 +582,9 @@ impl Toolbox {
     }
 
     /// One MCP call for the request in `context`. A source that needs a workload access
-    /// token is refused at once for a request without one (the turn's catalogue already left
-    /// its tools out; this holds whatever the model names). Failures are logged with their
-    /// cause and the request id, and the model gets the plain sentence.
+    /// token, or the caller's, is refused at once for a request without one (the turn's
+    /// catalogue already left its tools out; this holds whatever the model names). Failures are
+    /// logged with their cause and the request id, and the model gets the plain sentence.
     async fn call_mcp(
         &self,
         source: &McpSource,
@@ -538,18 +592,38 @@ impl Toolbox {
         arguments: JsonObject,
         context: &CallContext,
     ) -> ToolOutcome {
-        if source.needs_workload_token() && context.workload_token.is_none() {
-            let error = SourceError::Auth(OutboundAuthError::MissingWorkloadToken {
-                source_name: source.name.clone(),
-            });
+        let source_name = source.name.clone();
+        let missing = if source.needs_workload_token() && context.workload_token.is_none() {
+            Some(OutboundAuthError::MissingWorkloadToken { source_name })
+        } else if source.needs_caller_token() && context.caller_token.is_none() {
+            Some(OutboundAuthError::MissingCallerToken { source_name })
+        } else {
+            None
+        };
+        if let Some(missing) = missing {
+            let error = SourceError::Auth(missing);
             tracing::warn!(request_id = %context.request_id, tool = %entry.mcp_name, source = %entry.source_name, %error, "tool call refused");
             return ToolOutcome::error(unavailable_note(&source.name, &error));
         }
         match source
-            .call(&entry.mcp_name, arguments, context.workload_token.as_ref())
+            .call(&entry.mcp_name, arguments, context.tokens())
             .await
         {
-            Ok(result) => ToolOutcome::from_result(result),
+            Ok(result) => {
+                let outcome = ToolOutcome::from_result(result);
+                match outcome.output.get("error").and_then(Value::as_str) {
+                    Some(text)
+                        if outcome.status == ToolStatus::Error && mcp::is_policy_denial(text) =>
+                    {
+                        tracing::info!(request_id = %context.request_id, tool = %entry.mcp_name, source = %entry.source_name, denial = %text, "tool call denied by the source's policy");
+                        ToolOutcome::error(format!(
+                            "{} ({text})",
+                            mcp::policy_denial(&entry.source_name)
+                        ))
+                    }
+                    _ => outcome,
+                }
+            }
             Err(error) => {
                 tracing::warn!(request_id = %context.request_id, tool = %entry.mcp_name, source = %entry.source_name, %error, "tool call failed");
                 ToolOutcome::error(error.plain(&entry.source_name))

@@ -64,6 +64,7 @@ impl Agent {
                     caller = invocation.caller.as_str(),
                     access = context.access.kind(),
                     workload_token = context.workload_token.is_some(),
+                    caller_token = context.caller_token.is_some(),
                     model_calls = turn.model_calls,
                     stop_reason = %turn.stop_reason,
                     input_tokens = turn.usage.input_tokens,

@@ -14,6 +14,9 @@
 //!   secret is read once from Secrets Manager; the secret may hold the plain client secret or a
 //!   JSON object with a string `client_secret` key.
 //! - `sigv4`: SigV4 with the execution role's credentials (IAM-authorized runtimes and gateways).
+//! - `caller_token`: the caller's own bearer token, exactly as the agent's inbound auth took it
+//!   from the `/invocations` request being served (see "Caller tokens" below). For an AgentCore
+//!   Gateway whose policies decide per customer.
 //!
 //! Tokens are cached until shortly before they expire (60 s before, or half the lifetime for
 //! tokens that live less than two minutes) and concurrent callers share one fetch. A source
@@ -44,8 +47,42 @@
 //! serving a request the runtime vouched for. What each customer may see is decided per call by
 //! the tool layer's access rules, never by the token.
 //!
+//! ## Caller tokens
+//!
+//! A `caller_token` source gets `Authorization: Bearer <token>` with the token of the request
+//! being served, which the request's own code passes in (to [`OutboundAuth::prepare`] and to
+//! [`OutboundAuth::headers`]) and which nothing shared ever holds: there is no cache for it, and
+//! the HTTP client that carries it (`authorized_http`) is built for that one request and dropped
+//! with it (`mcp` opens a connection per request for such a source). So a token is never sent
+//! for another caller and never used after its request; the same invariant as for workload
+//! access tokens, held more strictly, since this token is the user's own identity. A request
+//! without one ([`OutboundAuthError::MissingCallerToken`]) is offered none of the source's
+//! tools. A 401 is not retried: only the caller can get a new token, by signing in again, and
+//! the model is told to say so.
+//!
+//! Forwarding it is safe, and is what makes the Gateway's policies judge the real customer:
+//!
+//! - Only a token the agent's inbound auth accepted reaches here (`AUTH_MODE` `verify` or
+//!   `agentcore`; the agent refuses to start with `AUTH_MODE=none` and a `caller_token`
+//!   source, since it would have no verified token to forward).
+//! - The Gateway's inbound authorizer (CUSTOM_JWT) admits only tokens of its issuer whose `aud`
+//!   is in its allowed audience: deployed, the same user app client the runtime's authorizer
+//!   allows (<https://docs.aws.amazon.com/bedrock-agentcore/latest/devguide/gateway-inbound-auth.html>).
+//!   The token is no broader at the Gateway than at the agent, and no other service accepts it.
+//! - The principal of every policy decision is the token's `sub`, with its claims as tags
+//!   (<https://docs.aws.amazon.com/bedrock-agentcore/latest/devguide/use-gateway-with-policy.html>):
+//!   the customer's own identity, not the agent's, so a confused or manipulated agent cannot
+//!   reach past what that customer may do. `tools/list` is filtered the same way, which is why
+//!   such a source is listed per turn with the caller's token and never in the background.
+//! - The token expires: Cognito ID tokens live one hour unless the app client sets otherwise
+//!   (5 minutes to 1 day; <https://docs.aws.amazon.com/cognito/latest/developerguide/amazon-cognito-user-pools-using-the-id-token.html>,
+//!   and `IdTokenValidity` in
+//!   <https://docs.aws.amazon.com/cognito-user-identity-pools/latest/APIReference/API_CreateUserPoolClient.html>;
+//!   the deployed client sets 60 minutes). A turn that outlives it gets a 401 from the Gateway;
+//!   that call's result tells the model the customer must sign in again, and the turn goes on.
+//!
 //! Every network call (Identity, Secrets Manager, the token endpoint, the credentials provider)
-//! has the source's timeout. Tokens, secrets and workload tokens never appear in errors or logs:
+//! has the source's timeout. Tokens, secrets, workload and caller tokens never appear in errors or logs:
 //! fetches are logged at info with the source name and the lifetime only.
 //!
 //! The AWS clients take their endpoints from the `SdkConfig`, so the standard variables
@@ -96,6 +133,19 @@ pub enum AuthConfig {
         #[serde(default = "default_sigv4_service")]
         service: String,
     },
+    /// The caller's own bearer token, as the agent's inbound auth accepted it for the request
+    /// being served (see the module doc, "Caller tokens").
+    CallerToken,
+}
+
+/// The tokens one request brings for its outbound calls, from its own headers. Borrowed for
+/// the length of a call: nothing keeps them.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct RequestTokens<'a> {
+    /// The workload access token AgentCore passed with the request.
+    pub workload: Option<&'a Secret>,
+    /// The caller's bearer token that inbound auth accepted.
+    pub caller: Option<&'a Secret>,
 }
 
 fn default_sigv4_service() -> String {
@@ -104,7 +154,7 @@ fn default_sigv4_service() -> String {
 
 /// Why no credentials could be had for a source. Never carries a token or a secret. These
 /// messages are for the logs: they name services, ARNs and URLs; the model and the caller get
-/// the plain words of `tools::mcp::SourceError::plain`.
+/// the plain words of `mcp::SourceError::plain`.
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum OutboundAuthError {
     #[error("MCP source {source_name}: invalid auth configuration: {detail}")]
@@ -123,6 +173,10 @@ pub enum OutboundAuthError {
          or another auth type for this source"
     )]
     MissingWorkloadToken { source_name: String },
+    #[error(
+        "MCP source {source_name} forwards the caller's token (auth caller_token), but the request carried no bearer token"
+    )]
+    MissingCallerToken { source_name: String },
     #[error(
         "MCP source {source_name}: no AgentCore Identity token is at hand (it expired or was refused since the request prepared it); \
          only a request's own workload access token fetches a new one"
@@ -266,6 +320,7 @@ impl std::fmt::Debug for OutboundAuth {
             AuthMethod::Identity(_) => "agentcore_identity",
             AuthMethod::ClientCredentials(_) => "client_credentials",
             AuthMethod::Sigv4(_) => "sigv4",
+            AuthMethod::CallerToken => "caller_token",
         };
         f.debug_struct("OutboundAuth")
             .field("source_name", &self.source_name)
@@ -282,6 +337,8 @@ enum AuthMethod {
     Identity(IdentityAuth),
     ClientCredentials(ClientCredentialsAuth),
     Sigv4(Sigv4Auth),
+    /// Holds nothing: the token comes with each request (see the module doc).
+    CallerToken,
 }
 
 struct IdentityAuth {
@@ -444,6 +501,7 @@ impl OutboundAuth {
                     credentials: Cache::new(),
                 })
             }
+            AuthConfig::CallerToken => AuthMethod::CallerToken,
         };
         Ok(Self {
             source_name: source_name.to_owned(),
@@ -462,41 +520,54 @@ impl OutboundAuth {
         matches!(self.method, AuthMethod::Identity(_))
     }
 
-    /// Before a call made for a request: makes sure a usable token is cached. Client
-    /// credentials fetch one when needed; none/bearer_env/sigv4 have nothing to prepare.
+    /// Whether every request needs the caller's own token (`caller_token`).
+    pub fn needs_caller_token(&self) -> bool {
+        matches!(self.method, AuthMethod::CallerToken)
+    }
+
+    /// Before a call made for a request with `tokens`: makes sure a usable token is at hand.
+    /// Client credentials fetch one when needed; none/bearer_env/sigv4 have nothing to prepare.
     ///
-    /// Identity needs the request's `workload_token`: without one it fails with
+    /// Identity needs the request's workload access token: without one it fails with
     /// [`OutboundAuthError::MissingWorkloadToken`] even when a token is cached (a token another
     /// request's WAT paid for is not used for a request that brought none); with one, a missing
-    /// or stale token is fetched with exactly that WAT.
-    pub async fn prepare(&self, workload_token: Option<&Secret>) -> Result<(), OutboundAuthError> {
+    /// or stale token is fetched with exactly that WAT. `caller_token` needs the caller's token
+    /// ([`OutboundAuthError::MissingCallerToken`] without one) and keeps nothing.
+    pub async fn prepare(&self, tokens: RequestTokens<'_>) -> Result<(), OutboundAuthError> {
         match &self.method {
             AuthMethod::None | AuthMethod::Bearer(_) | AuthMethod::Sigv4(_) => Ok(()),
             AuthMethod::ClientCredentials(auth) => {
                 self.client_credentials_token(auth).await.map(drop)
             }
             AuthMethod::Identity(auth) => {
-                let workload_token = workload_token.ok_or_else(|| self.missing_workload_token())?;
+                let workload_token = tokens
+                    .workload
+                    .ok_or_else(|| self.missing_workload_token())?;
                 self.identity_token(auth, workload_token).await.map(drop)
             }
+            AuthMethod::CallerToken => self.caller_bearer(tokens.caller).map(drop),
         }
     }
 
     /// The headers for one HTTP request with this exact body: `Authorization: Bearer <token>`
     /// (cached; client credentials fetch a missing or stale one, Identity never fetches here
-    /// and fails with [`OutboundAuthError::NoTokenAtHand`] instead, see the module doc), or the
-    /// SigV4 headers (`authorization`, `x-amz-date`, `x-amz-security-token` with temporary
-    /// credentials) signed over the method, the full URI (with its query) and the body.
+    /// and fails with [`OutboundAuthError::NoTokenAtHand`] instead, see the module doc;
+    /// `caller_token` sends `caller_token`, the token of the request this HTTP request serves),
+    /// or the SigV4 headers (`authorization`, `x-amz-date`, `x-amz-security-token` with
+    /// temporary credentials) signed over the method, the full URI (with its query) and the
+    /// body.
     pub async fn headers(
         &self,
         method: &http::Method,
         uri: &str,
         body: &[u8],
+        caller_token: Option<&Secret>,
     ) -> Result<http::HeaderMap, OutboundAuthError> {
         let bearer = |value: HeaderValue| HeaderMap::from_iter([(AUTHORIZATION, value)]);
         match &self.method {
             AuthMethod::None => Ok(HeaderMap::new()),
             AuthMethod::Bearer(value) => Ok(bearer(value.clone())),
+            AuthMethod::CallerToken => self.caller_bearer(caller_token).map(bearer),
             AuthMethod::Identity(auth) => {
                 auth.token
                     .usable()
@@ -532,7 +603,7 @@ impl OutboundAuth {
     /// a new one. For SigV4, forgets the cached credentials.
     pub fn invalidate(&self) {
         match &self.method {
-            AuthMethod::None | AuthMethod::Bearer(_) => {}
+            AuthMethod::None | AuthMethod::Bearer(_) | AuthMethod::CallerToken => {}
             AuthMethod::Identity(auth) => auth.token.clear(),
             AuthMethod::ClientCredentials(auth) => auth.token.clear(),
             AuthMethod::Sigv4(auth) => auth.credentials.clear(),
@@ -551,7 +622,10 @@ impl OutboundAuth {
             | AuthMethod::ClientCredentials(ClientCredentialsAuth { token, .. }) => {
                 token.clear_if(|cached| cached == refused);
             }
-            AuthMethod::None | AuthMethod::Bearer(_) | AuthMethod::Sigv4(_) => self.invalidate(),
+            AuthMethod::None
+            | AuthMethod::Bearer(_)
+            | AuthMethod::Sigv4(_)
+            | AuthMethod::CallerToken => self.invalidate(),
         }
     }
 
@@ -559,6 +633,19 @@ impl OutboundAuth {
         OutboundAuthError::MissingWorkloadToken {
             source_name: self.source_name.clone(),
         }
+    }
+
+    /// `Bearer <caller_token>` as a sensitive header value. A token inbound auth accepted is
+    /// always header-safe (it came in a header); anything else counts as no token.
+    fn caller_bearer(
+        &self,
+        caller_token: Option<&Secret>,
+    ) -> Result<HeaderValue, OutboundAuthError> {
+        caller_token
+            .and_then(|token| bearer_value(token.expose()))
+            .ok_or_else(|| OutboundAuthError::MissingCallerToken {
+                source_name: self.source_name.clone(),
+            })
     }
 
     fn fetch_error(&self, service: &'static str, detail: String) -> OutboundAuthError {
@@ -824,6 +911,17 @@ fn request_error_detail(error: &reqwest::Error) -> String {
 }
 
 #[cfg(test)]
+impl<'a> RequestTokens<'a> {
+    /// Only a workload access token (or none).
+    fn workload(workload: Option<&'a Secret>) -> Self {
+        Self {
+            workload,
+            caller: None,
+        }
+    }
+}
+
+#[cfg(test)]
 impl OutboundAuth {
     /// A source with a fixed bearer token, for tests that need no environment variable.
     pub(crate) fn fixed_bearer(source_name: &str, token: &str) -> Self {
@@ -969,6 +1067,63 @@ mod tests {
                 service: "execute-api".to_owned()
             }
         );
+        assert_eq!(
+            parse(r#"{"type":"caller_token"}"#).expect("caller token"),
+            AuthConfig::CallerToken
+        );
+    }
+
+    #[tokio::test]
+    async fn a_caller_token_source_sends_exactly_the_requests_token_and_keeps_none() {
+        let auth = OutboundAuth::new(
+            SOURCE,
+            &AuthConfig::CallerToken,
+            &sdk_config("http://127.0.0.1:9"),
+            Duration::from_secs(1),
+        )
+        .expect("valid");
+        assert!(auth.needs_caller_token());
+        assert!(!auth.needs_workload_token());
+        let first = Secret::new("caller.token.one".to_owned());
+        let second = Secret::new("caller.token.two".to_owned());
+        let sent = |token: Option<&Secret>| {
+            let auth = &auth;
+            let token = token.cloned();
+            async move {
+                auth.headers(&Method::POST, "http://x/mcp", b"{}", token.as_ref())
+                    .await
+                    .map(|headers| headers[AUTHORIZATION].to_str().expect("ASCII").to_owned())
+            }
+        };
+        auth.prepare(RequestTokens {
+            workload: None,
+            caller: Some(&first),
+        })
+        .await
+        .expect("a caller token is all it needs");
+        assert_eq!(
+            sent(Some(&first)).await.expect("first"),
+            "Bearer caller.token.one"
+        );
+        assert_eq!(
+            sent(Some(&second)).await.expect("second"),
+            "Bearer caller.token.two"
+        );
+        // Nothing was kept: a request without a token gets none of the others'.
+        let error = sent(None).await.expect_err("no token at hand");
+        assert!(matches!(
+            error,
+            OutboundAuthError::MissingCallerToken { .. }
+        ));
+        let error = auth
+            .prepare(RequestTokens::workload(Some(&Secret::new(WAT.to_owned()))))
+            .await
+            .expect_err("a workload token is no caller token");
+        assert_eq!(
+            error.to_string(),
+            "MCP source gateway forwards the caller's token (auth caller_token), but the request carried no bearer token"
+        );
+        assert!(!format!("{auth:?}").contains("caller.token"), "{auth:?}");
     }
 
     #[test]
@@ -1250,7 +1405,7 @@ mod tests {
 
     async fn bearer_of(auth: &OutboundAuth) -> Result<String, OutboundAuthError> {
         let headers = auth
-            .headers(&Method::POST, "http://127.0.0.1:1/mcp", b"{}")
+            .headers(&Method::POST, "http://127.0.0.1:1/mcp", b"{}", None)
             .await?;
         Ok(headers[AUTHORIZATION].to_str().expect("ASCII").to_owned())
     }
@@ -1259,7 +1414,10 @@ mod tests {
     async fn identity_without_a_workload_token_says_why() {
         let fake = start_fake(3600, Duration::ZERO, CLIENT_SECRET).await;
         let auth = identity_auth(&fake, Duration::from_secs(5));
-        let error = auth.prepare(None).await.expect_err("no WAT");
+        let error = auth
+            .prepare(RequestTokens::default())
+            .await
+            .expect_err("no WAT");
         assert!(matches!(
             error,
             OutboundAuthError::MissingWorkloadToken { .. }
@@ -1282,12 +1440,12 @@ mod tests {
     async fn a_request_without_a_workload_token_never_uses_the_cached_token() {
         let fake = start_fake(3600, Duration::ZERO, CLIENT_SECRET).await;
         let auth = identity_auth(&fake, Duration::from_secs(5));
-        auth.prepare(Some(&Secret::new(WAT.to_owned())))
+        auth.prepare(RequestTokens::workload(Some(&Secret::new(WAT.to_owned()))))
             .await
             .expect("token fetched");
         assert_eq!(fake.fake.identity_calls.load(Ordering::SeqCst), 1);
         let error = auth
-            .prepare(None)
+            .prepare(RequestTokens::default())
             .await
             .expect_err("a cached token is not enough without a WAT");
         assert!(matches!(
@@ -1300,9 +1458,11 @@ mod tests {
             "no fetch either"
         );
         // A request that does bring one shares the machine token.
-        auth.prepare(Some(&Secret::new(OTHER_WAT.to_owned())))
-            .await
-            .expect("cached token shared");
+        auth.prepare(RequestTokens::workload(Some(&Secret::new(
+            OTHER_WAT.to_owned(),
+        ))))
+        .await
+        .expect("cached token shared");
         assert_eq!(fake.fake.identity_calls.load(Ordering::SeqCst), 1);
     }
 
@@ -1310,7 +1470,7 @@ mod tests {
     async fn only_the_requests_own_workload_token_fetches_after_an_invalidate() {
         let fake = start_fake(3600, Duration::from_millis(200), CLIENT_SECRET).await;
         let auth = Arc::new(identity_auth(&fake, Duration::from_secs(5)));
-        auth.prepare(Some(&Secret::new(WAT.to_owned())))
+        auth.prepare(RequestTokens::workload(Some(&Secret::new(WAT.to_owned()))))
             .await
             .expect("token fetched");
         let first = bearer_of(&auth).await.expect("cached");
@@ -1330,8 +1490,10 @@ mod tests {
             .map(|_| {
                 let auth = auth.clone();
                 tokio::spawn(async move {
-                    auth.prepare(Some(&Secret::new(OTHER_WAT.to_owned())))
-                        .await?;
+                    auth.prepare(RequestTokens::workload(Some(&Secret::new(
+                        OTHER_WAT.to_owned(),
+                    ))))
+                    .await?;
                     bearer_of(&auth).await
                 })
             })
@@ -1352,10 +1514,12 @@ mod tests {
     async fn a_fetch_refused_for_one_request_is_not_repeated_with_another_requests_token() {
         let fake = start_fake(3600, Duration::ZERO, CLIENT_SECRET).await;
         let auth = identity_auth(&fake, Duration::from_secs(5));
-        auth.prepare(Some(&Secret::new("expired-wat".to_owned())))
-            .await
-            .expect_err("refused");
-        auth.prepare(Some(&Secret::new(WAT.to_owned())))
+        auth.prepare(RequestTokens::workload(Some(&Secret::new(
+            "expired-wat".to_owned(),
+        ))))
+        .await
+        .expect_err("refused");
+        auth.prepare(RequestTokens::workload(Some(&Secret::new(WAT.to_owned()))))
             .await
             .expect("the next request fetches with its own");
         assert_eq!(
@@ -1369,19 +1533,19 @@ mod tests {
         let fake = start_fake(3600, Duration::ZERO, CLIENT_SECRET).await;
         let auth = client_credentials_auth(&fake, Duration::from_secs(5));
         let first = auth
-            .headers(&Method::POST, "http://x/mcp", b"")
+            .headers(&Method::POST, "http://x/mcp", b"", None)
             .await
             .expect("token");
         auth.invalidate_refused(&first);
         let second = auth
-            .headers(&Method::POST, "http://x/mcp", b"")
+            .headers(&Method::POST, "http://x/mcp", b"", None)
             .await
             .expect("token");
         assert_ne!(first[AUTHORIZATION], second[AUTHORIZATION]);
         // A late refusal of the first token keeps the second.
         auth.invalidate_refused(&first);
         let third = auth
-            .headers(&Method::POST, "http://x/mcp", b"")
+            .headers(&Method::POST, "http://x/mcp", b"", None)
             .await
             .expect("token");
         assert_eq!(second[AUTHORIZATION], third[AUTHORIZATION]);
@@ -1417,11 +1581,17 @@ mod tests {
         let json_secret = json!({"client_secret": CLIENT_SECRET}).to_string();
         let fake = start_fake(3600, Duration::ZERO, &json_secret).await;
         let auth = client_credentials_auth(&fake, Duration::from_secs(5));
-        auth.prepare(None).await.expect("JSON secret works");
+        auth.prepare(RequestTokens::default())
+            .await
+            .expect("JSON secret works");
 
         let wrong = start_fake(3600, Duration::ZERO, "wrong-secret-value").await;
         let auth = client_credentials_auth(&wrong, Duration::from_secs(5));
-        let error = auth.prepare(None).await.expect_err("refused").to_string();
+        let error = auth
+            .prepare(RequestTokens::default())
+            .await
+            .expect_err("refused")
+            .to_string();
         assert!(error.contains("HTTP 401"), "{error}");
         assert!(error.contains("invalid_client (bad client)"), "{error}");
         assert!(error.contains("MCP source gateway"), "{error}");
@@ -1434,7 +1604,7 @@ mod tests {
         let auth = identity_auth(&fake, Duration::from_millis(300));
         let started = Instant::now();
         let error = auth
-            .prepare(Some(&Secret::new(WAT.to_owned())))
+            .prepare(RequestTokens::workload(Some(&Secret::new(WAT.to_owned()))))
             .await
             .expect_err("too slow");
         assert!(started.elapsed() < Duration::from_secs(2));
@@ -1443,7 +1613,11 @@ mod tests {
             "MCP source gateway: AgentCore Identity (GetResourceOauth2Token) did not answer within 300 ms"
         );
         let auth = client_credentials_auth(&fake, Duration::from_millis(300));
-        let error = auth.prepare(None).await.expect_err("too slow").to_string();
+        let error = auth
+            .prepare(RequestTokens::default())
+            .await
+            .expect_err("too slow")
+            .to_string();
         assert!(
             error.contains("the OAuth2 token endpoint did not answer within 300 ms"),
             "{error}"
@@ -1455,7 +1629,9 @@ mod tests {
         let fake = start_fake(3600, Duration::ZERO, CLIENT_SECRET).await;
         let auth = identity_auth(&fake, Duration::from_secs(5));
         let error = auth
-            .prepare(Some(&Secret::new("some-other-wat".to_owned())))
+            .prepare(RequestTokens::workload(Some(&Secret::new(
+                "some-other-wat".to_owned(),
+            ))))
             .await
             .expect_err("refused")
             .to_string();
@@ -1475,9 +1651,14 @@ mod tests {
             Duration::from_secs(1),
         )
         .expect("valid");
-        auth.prepare(None).await.expect("no-op");
+        auth.prepare(RequestTokens::default()).await.expect("no-op");
         let headers = auth
-            .headers(&Method::POST, "https://Example.com:443/mcp?x=1", b"{}")
+            .headers(
+                &Method::POST,
+                "https://Example.com:443/mcp?x=1",
+                b"{}",
+                None,
+            )
             .await
             .expect("signed");
         let authorization = headers[AUTHORIZATION].to_str().expect("ASCII");

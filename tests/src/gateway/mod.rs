@@ -3,8 +3,8 @@
 //!
 //! The gateway does not run locally, so tests point the agent's gateway tool source at
 //! [`GatewayStandIn::url`] as they would at
-//! `https://<gatewayId>.gateway.bedrock-agentcore.<region>.amazonaws.com/mcp`. It behaves as
-//! `/work/shared/AGENTCORE.md` §4 describes:
+//! `https://<gatewayId>.gateway.bedrock-agentcore.<region>.amazonaws.com/mcp`. It behaves as the
+//! AgentCore Gateway does:
 //!
 //! - Each target is a backing MCP server (normally the project's `mcp-server`, see
 //!   [`crate::mcp_server`]). Its tools are listed as `<target>___<tool>` (three underscores) with
@@ -37,11 +37,32 @@
 //!   `WWW-Authenticate: Bearer resource_metadata="<base>/.well-known/oauth-protected-resource"`
 //!   (served too) or, for SigV4, `403`, and a JSON body naming the reason.
 //!
-//! Calls (by tool name) and `tools/list` requests are recorded for assertions. Outbound
-//! authorization to targets is not modelled: targets are called without credentials. The server
-//! stops when the stand-in is dropped.
+//! - A JWT inbound authorizer ([`GatewayOptions::jwt`], CUSTOM_JWT) verifies the bearer token
+//!   with an [`inbound_auth::Authenticator`] (RS256 against the issuer's JWKS, the issuer, the
+//!   token use and the allowed audience, as the gateway's `allowedAudience` does for ID tokens);
+//!   a missing or refused token gets the `401` above.
+//! - With policies ([`GatewayOptions::policies`], ENFORCE mode) each `tools/call` of a target
+//!   tool is decided by the [`PolicyEngine`] for the verified token's principal, with the
+//!   arguments as `context.input`. An allowed call is forwarded; a denied one (an input that
+//!   does not fit the schema included) never reaches the target and is answered, as AWS's page
+//!   documents it (<https://docs.aws.amazon.com/bedrock-agentcore/latest/devguide/use-gateway-with-policy.html>,
+//!   "Policy responses", as quoted by public write-ups: the section itself could not be read
+//!   here), with a JSON-RPC success whose result is `isError: true` and one text block
+//!   `AuthorizeActionException - Tool Execution Denied: Tool call not allowed due to policy
+//!   enforcement [<reason>]`, the reason [`crate::cedar_policy_engine::DENIED_BY_DEFAULT`] when
+//!   no policy applied. Unverified: some observers report a live gateway answering a JSON-RPC
+//!   error `-32002` with the same message instead. `tools/list` and the search tool's hits show
+//!   only the tools the principal could be permitted to call under some input (the page's meta
+//!   action, see [`PolicyEngine::could_permit`]); the search tool itself is always listed.
+//!
+//! Calls (by tool name), `tools/list` requests, the calls forwarded to a target and the policy
+//! denials are recorded for assertions. Outbound authorization to targets is not modelled:
+//! targets are called without credentials (a deployed gateway uses its credential provider).
+//! The server stops when the stand-in is dropped.
 
 use std::collections::HashSet;
+use std::net::SocketAddr;
+use std::path::Path;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -50,14 +71,15 @@ use anyhow::{Context, ensure};
 use axum::Router;
 use axum::body::Body;
 use axum::extract::{OriginalUri, Request, State};
+use axum::http::request::Parts;
 use axum::http::{self, StatusCode};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use rmcp::model::{
-    CallToolRequestParams, CallToolResponse, CallToolResult, ErrorData, Implementation,
-    InitializeResult, JsonObject, ListToolsResult, PaginatedRequestParams, ServerCapabilities,
-    Tool, ToolAnnotations,
+    CallToolRequestParams, CallToolResponse, CallToolResult, ContentBlock, ErrorData,
+    Implementation, InitializeResult, JsonObject, ListToolsResult, PaginatedRequestParams,
+    ServerCapabilities, Tool, ToolAnnotations,
 };
 use rmcp::service::{RequestContext, RunningService, ServiceError, ServiceExt};
 use rmcp::transport::StreamableHttpClientTransport;
@@ -66,10 +88,23 @@ use rmcp::transport::streamable_http_server::{StreamableHttpServerConfig, Stream
 use rmcp::{RoleClient, RoleServer, ServerHandler};
 use serde_json::{Value, json};
 
+use inbound_auth::{Authenticator, Caller};
+
 use crate::agentcore_runtime::{
-    AuthGate, Authorizer, BODY_LIMIT, allow_all, aws_error, lock, protected_resource_metadata,
+    AuthGate, Authorizer, BODY_LIMIT, Denial, allow_all, aws_error, lock,
+    protected_resource_metadata,
 };
+use crate::cedar_policy_engine::{OAuthUser, PolicyEngine, Verdict};
 use crate::serving::Serving;
+
+pub mod policy_stack;
+
+/// The stand-in's own gateway ARN: the resource of every policy decision.
+pub const GATEWAY_ARN: &str =
+    "arn:aws:bedrock-agentcore:us-east-1:123456789012:gateway/support-standin";
+
+/// The text before the bracketed reason of a policy denial (see the module doc).
+pub const POLICY_DENIAL_PREFIX: &str = "AuthorizeActionException - Tool Execution Denied: Tool call not allowed due to policy enforcement";
 
 /// The gateway's built-in semantic search tool.
 pub const SEARCH_TOOL: &str = "x_amz_bedrock_agentcore_search";
@@ -96,6 +131,9 @@ pub struct GatewayOptions {
     semantic_search: bool,
     authorizer: Authorizer,
     authorization_servers: Vec<String>,
+    authenticator: Option<Authenticator>,
+    policies: Option<Arc<PolicyEngine>>,
+    bind: SocketAddr,
 }
 
 impl Default for GatewayOptions {
@@ -106,8 +144,19 @@ impl Default for GatewayOptions {
             semantic_search: false,
             authorizer: allow_all(),
             authorization_servers: Vec::new(),
+            authenticator: None,
+            policies: None,
+            bind: SocketAddr::from(([127, 0, 0, 1], 0)),
         }
     }
+}
+
+/// What the JWT authorizer concluded about a request, handed from the (async) verification to
+/// the (sync) [`Authorizer`] and on to the MCP handler in the request's extensions.
+#[derive(Clone)]
+enum JwtOutcome {
+    Verified(OAuthUser),
+    Refused(String),
 }
 
 impl GatewayOptions {
@@ -146,6 +195,60 @@ impl GatewayOptions {
         self.authorization_servers = servers.into_iter().collect();
         self
     }
+
+    /// Protects `/mcp` with a JWT authorizer (CUSTOM_JWT): every request needs a bearer token
+    /// `authenticator` accepts (build it in `verify` mode for real signature checks). Replaces
+    /// [`GatewayOptions::authorizer`].
+    pub fn jwt(mut self, authenticator: Authenticator) -> Self {
+        self.authenticator = Some(authenticator);
+        self.authorizer = Arc::new(|request| match request.extensions().get::<JwtOutcome>() {
+            Some(JwtOutcome::Verified(_)) => Ok(()),
+            Some(JwtOutcome::Refused(reason)) => Err(Denial::unauthorized(reason.clone())),
+            None => Err(Denial::unauthorized("the request was not authenticated")),
+        });
+        self
+    }
+
+    /// Enforces `engine`'s policies on tool calls and listings (needs [`GatewayOptions::jwt`]:
+    /// the principal comes from the token).
+    pub fn policies(mut self, engine: PolicyEngine) -> Self {
+        self.policies = Some(Arc::new(engine));
+        self
+    }
+
+    /// [`GatewayOptions::policies`] loaded from `dir` (a `policies/` directory) for
+    /// [`GATEWAY_ARN`].
+    pub fn policies_from(self, dir: &Path) -> anyhow::Result<Self> {
+        Ok(self.policies(PolicyEngine::load(dir, GATEWAY_ARN)?))
+    }
+
+    /// Listens on `address` instead of a free loopback port.
+    pub fn bind(mut self, address: SocketAddr) -> Self {
+        self.bind = address;
+        self
+    }
+}
+
+/// A tool call the policies denied; it never reached a target.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PolicyDenial {
+    /// The gateway tool name.
+    pub tool: String,
+    /// The caller's `sub`.
+    pub principal: String,
+    /// The arguments as sent.
+    pub arguments: Value,
+    /// The bracketed reason of the answer.
+    pub reason: String,
+}
+
+/// A tool call passed on to a target.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ForwardedCall {
+    /// The gateway tool name.
+    pub tool: String,
+    /// The arguments as forwarded.
+    pub arguments: Value,
 }
 
 /// A running gateway stand-in; stops when dropped.
@@ -165,7 +268,11 @@ struct Shared {
     metadata_url: String,
     url: String,
     authorization_servers: Vec<String>,
+    authenticator: Option<Authenticator>,
+    policies: Option<Arc<PolicyEngine>>,
     calls: Mutex<Vec<String>>,
+    forwarded: Mutex<Vec<ForwardedCall>>,
+    denials: Mutex<Vec<PolicyDenial>>,
     list_requests: AtomicUsize,
 }
 
@@ -196,6 +303,11 @@ enum Route {
 impl GatewayStandIn {
     /// Connects to every target, reads its tools, and starts serving on a free loopback port.
     pub async fn start(options: GatewayOptions) -> anyhow::Result<Self> {
+        ensure!(
+            options.policies.is_none() || options.authenticator.is_some(),
+            "gateway policies need the JWT authorizer (GatewayOptions::jwt): the principal comes \
+             from the verified token"
+        );
         let mut catalog = Vec::new();
         if options.semantic_search {
             catalog.push(Entry {
@@ -232,10 +344,14 @@ impl GatewayStandIn {
             catalog.extend((1..=count).map(|n| filler_tool(&name, n)));
         }
 
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        let listener = tokio::net::TcpListener::bind(options.bind)
             .await
-            .context("binding a free loopback port")?;
-        let address = listener.local_addr()?;
+            .with_context(|| format!("binding {} for the gateway stand-in", options.bind))?;
+        let mut address = listener.local_addr()?;
+        if address.ip().is_unspecified() {
+            // Listening on every interface: name it by loopback, which clients here use.
+            address.set_ip(std::net::Ipv4Addr::LOCALHOST.into());
+        }
         let base = format!("http://{address}");
         let shared = Arc::new(Shared {
             catalog,
@@ -244,7 +360,11 @@ impl GatewayStandIn {
             metadata_url: format!("{base}/.well-known/oauth-protected-resource"),
             url: format!("{base}/mcp"),
             authorization_servers: options.authorization_servers,
+            authenticator: options.authenticator,
+            policies: options.policies,
             calls: Mutex::new(Vec::new()),
+            forwarded: Mutex::new(Vec::new()),
+            denials: Mutex::new(Vec::new()),
             list_requests: AtomicUsize::new(0),
         });
         let handler = Gateway(Arc::clone(&shared));
@@ -276,6 +396,23 @@ impl GatewayStandIn {
     /// The gateway names of the tools called so far, in arrival order (unknown names included).
     pub fn calls(&self) -> Vec<String> {
         lock(&self.shared.calls).clone()
+    }
+
+    /// The calls passed on to a target, in order.
+    pub fn forwarded(&self) -> Vec<ForwardedCall> {
+        lock(&self.shared.forwarded).clone()
+    }
+
+    /// The calls the policies denied, in order.
+    pub fn denials(&self) -> Vec<PolicyDenial> {
+        lock(&self.shared.denials).clone()
+    }
+
+    /// The address it listens on.
+    pub fn address(&self) -> &str {
+        self.url
+            .trim_start_matches("http://")
+            .trim_end_matches("/mcp")
     }
 
     /// How many `tools/list` requests were answered.
@@ -384,6 +521,21 @@ async fn authorize(State(shared): State<Arc<Shared>>, request: Request, next: Ne
         .get::<OriginalUri>()
         .map_or_else(|| parts.uri.clone(), |original| original.0.clone());
     let routed_uri = std::mem::replace(&mut parts.uri, sent_uri);
+    if let Some(authenticator) = &shared.authenticator {
+        // The refusal reason names the check that failed, never the token.
+        let outcome = match authenticator.authenticate(&parts.headers).await {
+            Ok(Caller::Authenticated(principal)) => match OAuthUser::from_claims(&principal.claims)
+            {
+                Ok(user) => JwtOutcome::Verified(user),
+                Err(error) => JwtOutcome::Refused(error.to_string()),
+            },
+            Ok(Caller::Anonymous) => {
+                JwtOutcome::Refused("the authenticator admits anonymous callers".into())
+            }
+            Err(error) => JwtOutcome::Refused(error.to_string()),
+        };
+        parts.extensions.insert(outcome);
+    }
     let request = http::Request::from_parts(parts, body);
     if let Err(refusal) = shared.gate.admit(&request, &shared.metadata_url) {
         return refusal.into_response();
@@ -413,13 +565,15 @@ impl ServerHandler for Gateway {
     async fn list_tools(
         &self,
         _request: Option<PaginatedRequestParams>,
-        _context: RequestContext<RoleServer>,
+        context: RequestContext<RoleServer>,
     ) -> Result<ListToolsResult, ErrorData> {
         self.0.list_requests.fetch_add(1, Ordering::SeqCst);
+        let user = caller(&context);
         Ok(ListToolsResult::with_all_items(
             self.0
                 .catalog
                 .iter()
+                .filter(|entry| self.listable(entry, user.as_ref()))
                 .map(|entry| entry.tool.clone())
                 .collect(),
         ))
@@ -428,7 +582,7 @@ impl ServerHandler for Gateway {
     async fn call_tool(
         &self,
         request: CallToolRequestParams,
-        _context: RequestContext<RoleServer>,
+        context: RequestContext<RoleServer>,
     ) -> Result<CallToolResponse, ErrorData> {
         lock(&self.0.calls).push(request.name.to_string());
         let Some(entry) = self
@@ -442,8 +596,14 @@ impl ServerHandler for Gateway {
                 None,
             ));
         };
+        let user = caller(&context);
+        if !matches!(entry.route, Route::Search)
+            && let Some(denied) = self.enforce(&request, user.as_ref())
+        {
+            return Ok(denied.into());
+        }
         match &entry.route {
-            Route::Search => self.search(request.arguments.as_ref()),
+            Route::Search => self.search(request.arguments.as_ref(), user.as_ref()),
             Route::Filler { target, tool } => Ok(CallToolResult::structured(
                 json!({ "target": target, "tool": tool, "status": "ok" }),
             )
@@ -451,6 +611,10 @@ impl ServerHandler for Gateway {
             Route::Target { index, tool } => {
                 let target = &self.0.targets[*index];
                 let mut params = CallToolRequestParams::new(tool.clone());
+                lock(&self.0.forwarded).push(ForwardedCall {
+                    tool: request.name.to_string(),
+                    arguments: request.arguments.clone().map_or(Value::Null, Value::Object),
+                });
                 if let Some(arguments) = request.arguments {
                     params = params.with_arguments(arguments);
                 }
@@ -474,9 +638,71 @@ impl ServerHandler for Gateway {
     }
 }
 
+/// The verified caller of an MCP request, when the JWT authorizer is on.
+fn caller(context: &RequestContext<RoleServer>) -> Option<OAuthUser> {
+    match context
+        .extensions
+        .get::<Parts>()?
+        .extensions
+        .get::<JwtOutcome>()?
+    {
+        JwtOutcome::Verified(user) => Some(user.clone()),
+        JwtOutcome::Refused(_) => None,
+    }
+}
+
 impl Gateway {
-    /// [`SEARCH_TOOL`]: the best-matching tools as `{"tools": [...]}`.
-    fn search(&self, arguments: Option<&JsonObject>) -> Result<CallToolResponse, ErrorData> {
+    /// Whether `entry` is listed (or found by search) for `user`: always without policies;
+    /// with them, the search tool always and a tool only if the policies could permit calling
+    /// it.
+    fn listable(&self, entry: &Entry, user: Option<&OAuthUser>) -> bool {
+        match (&self.0.policies, &entry.route) {
+            (None, _) | (Some(_), Route::Search) => true,
+            (Some(engine), _) => {
+                user.is_some_and(|user| engine.could_permit(user, &entry.tool.name))
+            }
+        }
+    }
+
+    /// The policy decision on a call (none without policies): `None` to go on, or the denial
+    /// to answer with, recorded.
+    fn enforce(
+        &self,
+        request: &CallToolRequestParams,
+        user: Option<&OAuthUser>,
+    ) -> Option<CallToolResult> {
+        let engine = self.0.policies.as_ref()?;
+        let arguments = request
+            .arguments
+            .clone()
+            .map_or_else(|| Value::Object(JsonObject::new()), Value::Object);
+        let verdict = match user {
+            Some(user) => engine.authorize(user, &request.name, &arguments),
+            None => Verdict::Deny {
+                reason: "the request carries no verified principal".into(),
+            },
+        };
+        let Verdict::Deny { reason } = verdict else {
+            return None;
+        };
+        tracing::info!(tool = %request.name, %reason, "gateway stand-in: tool call denied by policy");
+        lock(&self.0.denials).push(PolicyDenial {
+            tool: request.name.to_string(),
+            principal: user.map(|user| user.sub.clone()).unwrap_or_default(),
+            arguments,
+            reason: reason.clone(),
+        });
+        Some(CallToolResult::error(vec![ContentBlock::text(format!(
+            "{POLICY_DENIAL_PREFIX} [{reason}]"
+        ))]))
+    }
+
+    /// [`SEARCH_TOOL`]: the best-matching tools the caller may see, as `{"tools": [...]}`.
+    fn search(
+        &self,
+        arguments: Option<&JsonObject>,
+        user: Option<&OAuthUser>,
+    ) -> Result<CallToolResponse, ErrorData> {
         let Some(query) = arguments
             .and_then(|arguments| arguments.get("query"))
             .and_then(Value::as_str)
@@ -486,7 +712,13 @@ impl Gateway {
                 None,
             ));
         };
-        let tools = rank(&self.0.catalog, query)
+        let visible: Vec<&Entry> = self
+            .0
+            .catalog
+            .iter()
+            .filter(|entry| self.listable(entry, user))
+            .collect();
+        let tools = rank(&visible, query)
             .into_iter()
             .map(|tool| serde_json::to_value(tool).unwrap_or_else(|error| json!(error.to_string())))
             .collect::<Vec<_>>();
@@ -495,7 +727,7 @@ impl Gateway {
 }
 
 /// The catalog's tools (the search tool excepted) that share words with `query`, best first.
-fn rank<'a>(catalog: &'a [Entry], query: &str) -> Vec<&'a Tool> {
+fn rank<'a>(catalog: &[&'a Entry], query: &str) -> Vec<&'a Tool> {
     let terms: HashSet<String> = words(query).collect();
     let mut scored: Vec<(usize, &Tool)> = catalog
         .iter()

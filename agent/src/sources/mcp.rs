@@ -7,10 +7,17 @@
 //! that fails at the transport level drops it so the next call reconnects. Every request has a
 //! timeout.
 //!
-//! Every list and call is made for a request and carries that request's workload access token
-//! (or none): credentials are prepared with it before the request, and when an AgentCore
-//! Identity token turns out to be gone (expired, or refused with a 401) the request prepares
-//! again with its own token and retries once (see `outbound_auth`).
+//! Every list and call is made for a request and carries that request's tokens
+//! ([`RequestTokens`]: its workload access token and its caller's token, or none): credentials
+//! are prepared with them before the request, and when an AgentCore Identity token turns out to
+//! be gone (expired, or refused with a 401) the request prepares again with its own workload
+//! token and retries once (see `outbound_auth`). A `caller_token` source keeps no connection:
+//! each list or call opens one whose HTTP client carries that request's caller token, and drops
+//! it when done, so the token never outlives its request nor serves another (the price is an
+//! MCP `initialize` per request). A 401 there is final: the caller must sign in again.
+//!
+//! An AgentCore Gateway with policies refuses a call its policies deny; the model is told it
+//! was a policy denial, not to retry, and the turn goes on ([`SourceError::plain`]).
 //!
 //! [`SourceError`]'s `Display` is for the logs (it names URLs, ARNs and causes);
 //! [`SourceError::plain`] is the short sentence the model and the caller get.
@@ -18,7 +25,6 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use agent_protocol::Secret;
 use agent_protocol::runtime_url::{DEFAULT_QUALIFIER, runtime_invocation_url};
 use rmcp::RoleClient;
 use rmcp::model::{
@@ -34,7 +40,7 @@ use tokio::sync::Mutex;
 use tracing::Instrument;
 
 use super::authorized_http::{AuthorizedClient, AuthorizedHttpError};
-use super::outbound_auth::{AuthConfig, OutboundAuth, OutboundAuthError};
+use super::outbound_auth::{AuthConfig, OutboundAuth, OutboundAuthError, RequestTokens};
 
 /// The tool a gateway with semantic search adds.
 pub const GATEWAY_SEARCH_TOOL: &str = "x_amz_bedrock_agentcore_search";
@@ -184,6 +190,10 @@ pub enum SourceError {
     },
     #[error("MCP source {source_name} refused the credentials (HTTP 401)")]
     Refused { source_name: String },
+    #[error(
+        "MCP source {source_name} refused the caller's token (HTTP 401): it expired during the turn or is not accepted there"
+    )]
+    CallerTokenRefused { source_name: String },
     #[error(transparent)]
     Auth(#[from] OutboundAuthError),
 }
@@ -199,6 +209,9 @@ impl SourceError {
             }
             SourceError::Unreachable { .. } => {
                 format!("the {source_name} tools are unavailable right now; try again in a moment")
+            }
+            SourceError::Protocol { detail, .. } if is_policy_denial(detail) => {
+                policy_denial(source_name)
             }
             // Invalid parameters are the caller's to fix, in the source's own words, like an
             // `isError` result.
@@ -223,6 +236,12 @@ impl SourceError {
             SourceError::Auth(OutboundAuthError::MissingWorkloadToken { .. }) => format!(
                 "the {source_name} tools are not available in this conversation because the request was not signed by the runtime; tell the customer you cannot look that up now"
             ),
+            SourceError::Auth(OutboundAuthError::MissingCallerToken { .. }) => format!(
+                "the {source_name} tools are not available in this conversation because the request carried no sign-in to pass on to them; tell the customer to sign in to use them"
+            ),
+            SourceError::CallerTokenRefused { .. } => format!(
+                "the {source_name} tools did not accept the customer's sign-in, which has probably expired; tell the customer to sign in again and then ask again"
+            ),
         }
     }
 
@@ -235,6 +254,30 @@ impl SourceError {
                 | SourceError::Auth(OutboundAuthError::NoTokenAtHand { .. })
         )
     }
+}
+
+/// Whether an error message (of a JSON-RPC error, or the text of an `isError` result) is an
+/// AgentCore Gateway policy denial. A denied call is refused with the policy engine's
+/// `AuthorizationError` ("The policy engine denied the request",
+/// <https://docs.aws.amazon.com/bedrock-agentcore/latest/devguide/policy-use-errors.html>); the
+/// gateway's text reads "AuthorizeActionException - Tool Execution Denied: Tool call not allowed
+/// due to policy enforcement", the reason in brackets (section "Policy responses" of
+/// <https://docs.aws.amazon.com/bedrock-agentcore/latest/devguide/use-gateway-with-policy.html>).
+/// Matched on the words, case-insensitively, so either shape and a reworded message count.
+pub fn is_policy_denial(message: &str) -> bool {
+    let message = message.to_ascii_lowercase();
+    message.contains("authorizationerror")
+        || message.contains("authorizeactionexception")
+        || (message.contains("policy")
+            && (message.contains("denied") || message.contains("not allowed")))
+}
+
+/// What the model is told when `source_name`'s policies deny a call: that it was a policy
+/// decision about this customer, not a fault, so it must not retry.
+pub fn policy_denial(source_name: &str) -> String {
+    format!(
+        "the {source_name} tools refused this call: their access policy does not allow it for this customer; do not try it again, and tell the customer it is not something you can do for them"
+    )
 }
 
 type Client = RunningService<RoleClient, ()>;
@@ -301,21 +344,37 @@ impl McpSource {
         self.auth.needs_workload_token()
     }
 
-    /// Makes sure a token is at hand for a request carrying `workload_token`.
-    pub async fn prepare(&self, workload_token: Option<&Secret>) -> Result<(), SourceError> {
-        Ok(self.auth.prepare(workload_token).await?)
+    /// Whether every request to this source carries the caller's own token.
+    pub fn needs_caller_token(&self) -> bool {
+        self.auth.needs_caller_token()
     }
 
+    /// Makes sure a token is at hand for a request carrying `tokens`.
+    pub async fn prepare(&self, tokens: RequestTokens<'_>) -> Result<(), SourceError> {
+        Ok(self.auth.prepare(tokens).await?)
+    }
+
+    /// The shared connection, opened on first use.
     async fn client(&self) -> Result<Arc<Client>, SourceError> {
         let mut slot = self.client.lock().await;
         if let Some(client) = slot.as_ref() {
             return Ok(client.clone());
         }
+        let client = Arc::new(
+            self.connect(AuthorizedClient::new(self.http.clone(), self.auth.clone()))
+                .await?,
+        );
+        *slot = Some(client.clone());
+        Ok(client)
+    }
+
+    /// A new connection whose every HTTP request goes through `http`.
+    async fn connect(&self, http: AuthorizedClient) -> Result<Client, SourceError> {
         let transport = StreamableHttpClientTransport::with_client(
-            AuthorizedClient::new(self.http.clone(), self.auth.clone()),
+            http,
             StreamableHttpClientTransportConfig::with_uri(self.endpoint.url().to_owned()),
         );
-        let client = tokio::time::timeout(self.timeout, ().serve(transport))
+        tokio::time::timeout(self.timeout, ().serve(transport))
             .await
             .map_err(|_| self.timeout_error())?
             .map_err(|e| match &e {
@@ -323,10 +382,7 @@ impl McpSource {
                     .credentials_failure(error)
                     .unwrap_or_else(|| self.unreachable(&e)),
                 _ => self.unreachable(&e),
-            })?;
-        let client = Arc::new(client);
-        *slot = Some(client.clone());
-        Ok(client)
+            })
     }
 
     async fn forget_client(&self) {
@@ -366,57 +422,73 @@ impl McpSource {
                 Some(SourceError::Auth(auth.clone()))
             }
             StreamableHttpError::Client(AuthorizedHttpError::Refused { .. }) => {
-                Some(SourceError::Refused {
-                    source_name: self.name.clone(),
+                let source_name = self.name.clone();
+                Some(if self.needs_caller_token() {
+                    SourceError::CallerTokenRefused { source_name }
+                } else {
+                    SourceError::Refused { source_name }
                 })
             }
             _ => None,
         }
     }
 
-    /// Prepares credentials for a request carrying `workload_token` and runs `request`; when
-    /// its Identity token was gone or refused, prepares again with the same workload token (so
-    /// a new token is fetched with this request's own) and runs it once more. A refused
-    /// request was not processed, so repeating it is safe.
+    /// Prepares credentials for a request carrying `tokens` and runs `request` on a
+    /// connection: the shared one, or for a `caller_token` source one opened for this request
+    /// alone with its caller token, dropped at the end. When an Identity token was gone or
+    /// refused, prepares again with the same workload token (so a new token is fetched with this
+    /// request's own) and runs it once more. A refused request was not processed, so repeating
+    /// it is safe.
     async fn for_request<T, Fut>(
         &self,
-        workload_token: Option<&Secret>,
-        request: impl Fn() -> Fut,
+        tokens: RequestTokens<'_>,
+        request: impl Fn(Arc<Client>) -> Fut,
     ) -> Result<T, SourceError>
     where
         Fut: std::future::Future<Output = Result<T, SourceError>>,
     {
-        self.prepare(workload_token).await?;
-        match request().await {
+        self.prepare(tokens).await?;
+        if self.needs_caller_token() {
+            let caller_token = tokens.caller.cloned().ok_or_else(|| {
+                SourceError::Auth(OutboundAuthError::MissingCallerToken {
+                    source_name: self.name.clone(),
+                })
+            })?;
+            let http =
+                AuthorizedClient::for_caller(self.http.clone(), self.auth.clone(), caller_token);
+            let client = Arc::new(self.connect(http).await?);
+            return request(client).await;
+        }
+        match request(self.client().await?).await {
             Err(error)
                 if error.wants_a_new_token()
                     && self.needs_workload_token()
-                    && workload_token.is_some() =>
+                    && tokens.workload.is_some() =>
             {
                 tracing::info!(source = %self.name, %error, "fetching a new token with this request's workload access token and retrying once");
-                self.prepare(workload_token).await?;
-                request().await
+                self.prepare(tokens).await?;
+                request(self.client().await?).await
             }
             other => other,
         }
     }
 
-    /// Every tool the source offers, listed for a request carrying `workload_token` (none for
-    /// the background listing). The outcome is remembered for [`Self::listing_failure`].
-    pub async fn list_tools(
-        &self,
-        workload_token: Option<&Secret>,
-    ) -> Result<Vec<Tool>, SourceError> {
+    /// Every tool the source offers, listed for a request carrying `tokens` (none for the
+    /// background listing). The outcome is remembered for [`Self::listing_failure`], except
+    /// for a `caller_token` source, whose listing is the caller's own.
+    pub async fn list_tools(&self, tokens: RequestTokens<'_>) -> Result<Vec<Tool>, SourceError> {
         let listed = self
-            .for_request(workload_token, || async {
-                let client = self.client().await?;
+            .for_request(tokens, |client| async move {
                 self.within_timeout(client.list_all_tools()).await
             })
             .await;
-        *self
-            .listing_failure
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner) = listed.as_ref().err().cloned();
+        if !self.needs_caller_token() {
+            *self
+                .listing_failure
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner) =
+                listed.as_ref().err().cloned();
+        }
         listed
     }
 
@@ -429,13 +501,13 @@ impl McpSource {
     }
 
     /// Calls `tool` (its name at this source) with `arguments` for a request carrying
-    /// `workload_token`, in a client span whose trace context travels in the request's `_meta`
-    /// (and so in its HTTP headers).
+    /// `tokens`, in a client span whose trace context travels in the request's `_meta` (and so
+    /// in its HTTP headers).
     pub async fn call(
         &self,
         tool: &str,
         arguments: JsonObject,
-        workload_token: Option<&Secret>,
+        tokens: RequestTokens<'_>,
     ) -> Result<CallToolResult, SourceError> {
         let span = tracing::info_span!(
             "mcp_call",
@@ -448,9 +520,9 @@ impl McpSource {
         let meta = MetaObject(service_runtime::trace_meta::inject(&span));
         let mut request = CallToolRequestParams::new(tool.to_owned()).with_arguments(arguments);
         request.meta = Some(RequestMetaObject(meta));
-        self.for_request(workload_token, || async {
-            let client = self.client().await?;
-            self.within_timeout(client.call_tool(request.clone())).await
+        self.for_request(tokens, |client| {
+            let request = request.clone();
+            async move { self.within_timeout(client.call_tool(request)).await }
         })
         .instrument(span)
         .await
@@ -483,6 +555,59 @@ mod tests {
 
     fn config(json: serde_json::Value) -> SourceConfig {
         serde_json::from_value(json).expect("valid config")
+    }
+
+    #[test]
+    fn a_policy_denial_reads_as_one_and_other_protocol_errors_do_not() {
+        let protocol = |code: i32, detail: &str| SourceError::Protocol {
+            source_name: "support".to_owned(),
+            code,
+            detail: detail.to_owned(),
+        };
+        let denial = protocol(
+            -32002,
+            "AuthorizeActionException - Tool Execution Denied: Tool call not allowed due to policy enforcement [Policy evaluation denied due to no determining policies]",
+        )
+        .plain("support");
+        assert!(
+            denial.contains("access policy does not allow it"),
+            "{denial}"
+        );
+        assert!(denial.contains("do not try it again"), "{denial}");
+        for denied in [
+            "AuthorizationError: The policy engine denied the request",
+            "Tool call not allowed due to policy enforcement",
+        ] {
+            assert!(is_policy_denial(denied), "{denied}");
+        }
+        for other in [
+            "Unknown tool: support___nope",
+            "the policy number is invalid",
+            "denied: disk full",
+        ] {
+            assert!(!is_policy_denial(other), "{other}");
+        }
+        assert_eq!(
+            protocol(
+                rmcp::model::ErrorCode::INVALID_PARAMS.0,
+                "customer_id is required"
+            )
+            .plain("support"),
+            "the support tools refused the arguments: customer_id is required"
+        );
+    }
+
+    #[test]
+    fn caller_token_failures_say_what_the_customer_must_do_without_the_token() {
+        let refused = SourceError::CallerTokenRefused {
+            source_name: "support".to_owned(),
+        };
+        assert!(refused.plain("support").contains("sign in again"));
+        assert!(refused.to_string().contains("HTTP 401"));
+        let missing = SourceError::Auth(OutboundAuthError::MissingCallerToken {
+            source_name: "support".to_owned(),
+        });
+        assert!(missing.plain("support").contains("no sign-in"));
     }
 
     #[test]

@@ -16,13 +16,16 @@
 //! [`AuthorizedHttpError::Refused`]. An AgentCore Identity source ends there at the first 401:
 //! only a request's own workload access token may fetch its next token (see `outbound_auth`),
 //! and this layer serves every request of the source, so the retry is left to the request's
-//! code in `mcp`, which holds that token.
+//! code in `mcp`, which holds that token. A `caller_token` source ends there too: its client is
+//! built for one request with that request's caller token ([`AuthorizedClient::for_caller`]),
+//! and a refused caller token stays refused until the caller signs in again.
 
 use std::borrow::Cow;
 use std::collections::HashMap;
 use std::future::Future;
 use std::sync::Arc;
 
+use agent_protocol::Secret;
 use futures::stream::BoxStream;
 use http::header::AUTHORIZATION;
 use http::{HeaderName, HeaderValue, Method, StatusCode};
@@ -58,7 +61,8 @@ pub enum AuthorizedHttpError {
     #[error("MCP source {source_name} refused the credentials (HTTP 401{})", if *.retried { ", again after fetching fresh ones" } else { "" })]
     Refused {
         source_name: String,
-        /// Whether fresh credentials were tried too (not for Identity, see the module doc).
+        /// Whether fresh credentials were tried too (not for Identity or a caller's token, see
+        /// the module doc).
         retried: bool,
     },
 }
@@ -71,6 +75,8 @@ type Headers = HashMap<HeaderName, HeaderValue>;
 pub struct AuthorizedClient {
     http: reqwest::Client,
     auth: Arc<OutboundAuth>,
+    /// The caller's token of the one request this client serves (`caller_token` sources).
+    caller_token: Option<Secret>,
 }
 
 impl std::fmt::Debug for AuthorizedClient {
@@ -85,7 +91,25 @@ impl AuthorizedClient {
     /// The client for one source: use it with
     /// `StreamableHttpClientTransport::with_client(client, config)`.
     pub fn new(http: reqwest::Client, auth: Arc<OutboundAuth>) -> Self {
-        Self { http, auth }
+        Self {
+            http,
+            auth,
+            caller_token: None,
+        }
+    }
+
+    /// The client for one request of a `caller_token` source, carrying that request's
+    /// `caller_token`; drop it with the request (see `outbound_auth`, "Caller tokens").
+    pub fn for_caller(
+        http: reqwest::Client,
+        auth: Arc<OutboundAuth>,
+        caller_token: Secret,
+    ) -> Self {
+        Self {
+            http,
+            auth,
+            caller_token: Some(caller_token),
+        }
     }
 
     /// Sends one request with fresh credentials; on a 401, forgets the refused token and sends
@@ -108,7 +132,7 @@ impl AuthorizedClient {
         loop {
             let credentials = self
                 .auth
-                .headers(&method, uri, body)
+                .headers(&method, uri, body, self.caller_token.as_ref())
                 .await
                 .map_err(|e| StreamableHttpError::Client(AuthorizedHttpError::Auth(e)))?;
             let mut headers = custom_headers.clone();
@@ -122,7 +146,8 @@ impl AuthorizedClient {
             };
             match send(headers, pass_on).await {
                 Err(error) if is_unauthorized(&error) => {
-                    if refused || self.auth.needs_workload_token() {
+                    if refused || self.auth.needs_workload_token() || self.auth.needs_caller_token()
+                    {
                         self.auth.invalidate_refused(&credentials);
                         return Err(StreamableHttpError::Client(AuthorizedHttpError::Refused {
                             source_name: self.auth.source_name().to_owned(),
@@ -508,6 +533,71 @@ mod tests {
                 error,
                 StreamableHttpError::Client(AuthorizedHttpError::Auth(
                     OutboundAuthError::NoTokenAtHand { .. }
+                ))
+            ),
+            "{error}"
+        );
+        assert_eq!(server.seen.load(Ordering::SeqCst), 0);
+    }
+
+    #[tokio::test]
+    async fn a_caller_token_client_sends_its_token_and_never_retries_a_401() {
+        let aws = aws_config::SdkConfig::builder()
+            .behavior_version(aws_config::BehaviorVersion::latest())
+            .region(aws_config::Region::new("us-east-1"))
+            .build();
+        let auth = Arc::new(
+            OutboundAuth::new(
+                "gateway",
+                &super::super::outbound_auth::AuthConfig::CallerToken,
+                &aws,
+                std::time::Duration::from_secs(1),
+            )
+            .expect("valid"),
+        );
+        let (url, server) = start(0, false).await;
+        AuthorizedClient::for_caller(
+            reqwest::Client::new(),
+            auth.clone(),
+            Secret::new("caller.jwt.one".to_owned()),
+        )
+        .post_message(url.into(), ping(), None, None, HashMap::new())
+        .await
+        .expect("answered");
+        assert_eq!(
+            server.requests.lock().expect("lock")[0].1,
+            vec!["Bearer caller.jwt.one".to_owned()]
+        );
+
+        let (url, server) = start(5, true).await;
+        let error = AuthorizedClient::for_caller(
+            reqwest::Client::new(),
+            auth.clone(),
+            Secret::new("caller.jwt.expired".to_owned()),
+        )
+        .post_message(url.into(), ping(), None, None, HashMap::new())
+        .await
+        .expect_err("refused");
+        assert_eq!(
+            error.to_string(),
+            "Client error: MCP source gateway refused the credentials (HTTP 401)"
+        );
+        assert_eq!(
+            server.seen.load(Ordering::SeqCst),
+            1,
+            "the same token is not sent again"
+        );
+
+        let (url, server) = start(0, false).await;
+        let error = AuthorizedClient::new(reqwest::Client::new(), auth)
+            .post_message(url.into(), ping(), None, None, HashMap::new())
+            .await
+            .expect_err("a shared client has no caller token");
+        assert!(
+            matches!(
+                error,
+                StreamableHttpError::Client(AuthorizedHttpError::Auth(
+                    OutboundAuthError::MissingCallerToken { .. }
                 ))
             ),
             "{error}"
