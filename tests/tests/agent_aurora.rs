@@ -1,7 +1,7 @@
 //! The Aurora side end to end: `agent migrate` through the RDS Data API stand-in on a real
 //! PostgreSQL database, and every Aurora tool called by the real agent binary (driven by the
-//! scripted model), its answers checked against the fixture; order cursors continue only their
-//! own list, filter and caller.
+//! scripted model), its answers checked against the fixture (amounts exactly as written); order
+//! cursors continue only their own list, filter and caller.
 
 // Test code, helpers included: a failed unwrap, expect or panic is a failed test.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
@@ -38,6 +38,22 @@ async fn agent_on(aurora: &Aurora, bedrock: &BedrockStandIn) -> Agent {
         .await
         .unwrap();
     agent
+}
+
+/// A fixture amount (a JSON number with two places) as the tools write it: exact text with
+/// two decimal places.
+fn amount(number: &Value) -> String {
+    format!("{:.2}", number.as_f64().unwrap())
+}
+
+/// An amount the tools wrote (`"229.97"`) in whole cents, read digit by digit: no float.
+fn cents(text: &Value) -> i64 {
+    let text = text
+        .as_str()
+        .unwrap_or_else(|| panic!("an amount is text: {text}"));
+    let (whole, fraction) = text.split_once('.').unwrap();
+    assert_eq!(fraction.len(), 2, "two decimal places: {text}");
+    whole.parse::<i64>().unwrap() * 100 + fraction.parse::<i64>().unwrap()
 }
 
 /// The outputs of the answer's `tool_result` events, in order.
@@ -266,7 +282,7 @@ async fn every_aurora_tool_answers_from_the_database() {
         assert!(words.contains("headphone"), "{fixture}");
     }
 
-    assert_eq!(out[4]["price"], products[0]["price"]);
+    assert_eq!(out[4]["price"], json!(amount(&products[0]["price"])));
     assert_eq!(out[4]["warranty_months"], products[0]["warranty_months"]);
 
     let shipped = out[5]["orders"].as_array().unwrap();
@@ -276,6 +292,111 @@ async fn every_aurora_tool_answers_from_the_database() {
         .count();
     assert_eq!(shipped.len(), expected);
     assert!(shipped.iter().all(|o| o["status"] == json!("shipped")));
+}
+
+#[tokio::test]
+async fn seeded_prices_read_back_exactly_as_written() {
+    let moto = Moto::start().await.unwrap();
+    let aurora = Aurora::seeded(&moto).await.unwrap();
+    let products = fixtures::load("products");
+    let stored = aurora
+        .database
+        .query("SELECT product_id, price::text FROM products", &[])
+        .await
+        .unwrap();
+    assert_eq!(stored.len(), products.len());
+    for row in &stored {
+        let (id, price): (String, String) = (row.get(0), row.get(1));
+        let fixture = products
+            .iter()
+            .find(|p| p["product_id"] == json!(id))
+            .unwrap();
+        assert_eq!(price, amount(&fixture["price"]), "{id} as stored");
+    }
+    let calls: Vec<ToolCall> = products
+        .iter()
+        .enumerate()
+        .map(|(i, p)| {
+            ToolCall::new(
+                format!("p{i}"),
+                "get_product",
+                json!({"product_id": p["product_id"]}),
+            )
+        })
+        .collect();
+    let bedrock = BedrockStandIn::start([Turn::tool_use(calls), Turn::text("Prices.")]).await;
+    let agent = agent_on(&aurora, &bedrock).await;
+    let answer = agent
+        .invoke(&json!({"prompt": "every price"}), &[])
+        .await
+        .unwrap();
+    let out = outputs(&answer);
+    assert_eq!(out.len(), products.len());
+    for (product, fixture) in out.iter().zip(&products) {
+        assert_eq!(product["product_id"], fixture["product_id"]);
+        assert_eq!(
+            product["price"],
+            json!(amount(&fixture["price"])),
+            "{product}"
+        );
+    }
+}
+
+/// Orders whose lines, added up as binary floats, miss the total (as 0.1 + 0.2 misses 0.3):
+/// their amounts come back as written and the lines add up to the total exactly.
+#[tokio::test]
+async fn order_totals_that_floats_get_wrong_read_back_exactly_and_add_up() {
+    let moto = Moto::start().await.unwrap();
+    let aurora = Aurora::seeded(&moto).await.unwrap();
+    let float_sum = |order: &Value| -> f64 {
+        order["lines"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|l| l["quantity"].as_f64().unwrap() * l["unit_price"].as_f64().unwrap())
+            .sum()
+    };
+    let orders: Vec<Value> = fixtures::load("orders")
+        .into_iter()
+        .filter(|o| float_sum(o) != o["total_amount"].as_f64().unwrap())
+        .collect();
+    assert!(!orders.is_empty(), "the fixture has such an order");
+    let calls: Vec<ToolCall> = orders
+        .iter()
+        .enumerate()
+        .map(|(i, o)| {
+            ToolCall::new(
+                format!("o{i}"),
+                "get_order",
+                json!({"order_id": o["order_id"]}),
+            )
+        })
+        .collect();
+    let bedrock = BedrockStandIn::start([Turn::tool_use(calls), Turn::text("Totals.")]).await;
+    let agent = agent_on(&aurora, &bedrock).await;
+    let answer = agent
+        .invoke(&json!({"prompt": "these orders"}), &[])
+        .await
+        .unwrap();
+    let out = outputs(&answer);
+    assert_eq!(out.len(), orders.len());
+    for (order, fixture) in out.iter().zip(&orders) {
+        assert_eq!(order["order_id"], fixture["order_id"]);
+        assert_eq!(
+            order["total_amount"],
+            json!(amount(&fixture["total_amount"])),
+            "{order}"
+        );
+        let lines = order["lines"].as_array().unwrap();
+        for (line, written) in lines.iter().zip(fixture["lines"].as_array().unwrap()) {
+            assert_eq!(line["unit_price"], json!(amount(&written["unit_price"])));
+        }
+        let sum: i64 = lines
+            .iter()
+            .map(|l| l["quantity"].as_i64().unwrap() * cents(&l["unit_price"]))
+            .sum();
+        assert_eq!(sum, cents(&order["total_amount"]), "{order}");
+    }
 }
 
 #[tokio::test]

@@ -117,6 +117,43 @@ async fn tools_list_names_schemas_and_annotations() {
     );
 }
 
+/// Every id a tool takes publishes the one record-id rule, word for word, with its own
+/// description and, when optional, `null` besides.
+#[tokio::test]
+async fn every_id_argument_publishes_the_record_id_rule() {
+    let (_moto, server) = seeded_stack().await.unwrap();
+    let client = server.client().await.unwrap();
+    let tools = client.list_all_tools().await.expect("tools/list");
+    let mut ids = 0;
+    for tool in &tools {
+        let schema = &tool.input_schema;
+        let properties = schema["properties"].as_object().unwrap();
+        let required: Vec<&Value> = schema
+            .get("required")
+            .and_then(Value::as_array)
+            .map(|r| r.iter().collect())
+            .unwrap_or_default();
+        for (field, property) in properties {
+            if !(field.ends_with("_id") || field == "serial_number") {
+                continue;
+            }
+            ids += 1;
+            let at = format!("{}.{field}", tool.name);
+            assert_eq!(property["pattern"], json!("^[A-Za-z0-9._-]+$"), "{at}");
+            assert_eq!(property["minLength"], json!(1), "{at}");
+            assert_eq!(property["maxLength"], json!(64), "{at}");
+            assert!(property["description"].is_string(), "{at}");
+            let expected_type = if required.contains(&&json!(field)) {
+                json!("string")
+            } else {
+                json!(["string", "null"])
+            };
+            assert_eq!(property["type"], expected_type, "{at}");
+        }
+    }
+    assert!(ids >= 15, "every tool's ids were seen: {ids}");
+}
+
 #[tokio::test]
 async fn get_review_returns_the_fixture_record() {
     let (_moto, server) = seeded_stack().await.unwrap();

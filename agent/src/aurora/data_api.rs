@@ -3,7 +3,9 @@
 //! driver, no connection pool, no network path to the cluster, just HTTPS to the `rds-data`
 //! endpoint with the execution role's credentials and a Secrets Manager secret.
 //!
-//! Rows come back as JSON (`formatRecordsAs: JSON`) and are decoded straight into typed structs.
+//! Rows come back as JSON (`formatRecordsAs: JSON`) and are decoded straight into typed structs;
+//! a `numeric` column comes as its exact text (the default `decimalReturnType`, STRING), which
+//! [`Money`] reads without a float in between.
 //! Every call has a timeout; errors say which statement failed and why, never with its
 //! parameters (they may hold customer data).
 
@@ -13,6 +15,8 @@ use aws_sdk_rdsdata::Client;
 use aws_sdk_rdsdata::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_rdsdata::types::{Field, RecordsFormatType, SqlParameter, TypeHint};
 use serde::de::DeserializeOwned;
+
+use super::money::Money;
 
 /// Where the database is and who the agent is to it.
 #[derive(Debug, Clone)]
@@ -96,11 +100,13 @@ pub fn boolean(name: &str, value: bool) -> SqlParameter {
     parameter(name, Field::BooleanValue(value), None)
 }
 
-/// A decimal, sent as text with the `DECIMAL` hint so PostgreSQL reads it exactly.
-pub fn decimal(name: &str, value: f64) -> SqlParameter {
+/// An amount, sent as its exact text with the `DECIMAL` hint ("The corresponding String
+/// parameter value is sent as an object of DECIMAL type to the database":
+/// <https://docs.aws.amazon.com/rdsdataservice/latest/APIReference/API_SqlParameter.html>).
+pub fn decimal(name: &str, value: Money) -> SqlParameter {
     parameter(
         name,
-        Field::StringValue(format!("{value:.2}")),
+        Field::StringValue(value.to_string()),
         Some(TypeHint::Decimal),
     )
 }

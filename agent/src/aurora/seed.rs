@@ -2,13 +2,17 @@
 //! the binary from the shared `fixtures/` folder, the same records and ids the MCP server loads
 //! into DynamoDB. Dates in the fixture are relative (days before the day of seeding).
 //!
+//! Amounts are JSON numbers in the fixture, read exactly as written ([`Money`]) and sent to the
+//! database as exact decimal text.
+//!
 //! Seeding is an upsert inside one transaction: running it again refreshes the dates and
 //! changes nothing else.
 
 use chrono::{DateTime, Duration, NaiveDate, NaiveTime, Utc};
-use serde::Deserialize;
+use serde::{Deserialize, Deserializer};
 
 use super::data_api::{self as db, DataApi, DbError};
+use super::money::Money;
 
 const CUSTOMERS: &str = include_str!("../../../fixtures/customers.json");
 const PRODUCTS: &str = include_str!("../../../fixtures/products.json");
@@ -35,7 +39,8 @@ struct Product {
     name: String,
     description: String,
     category: String,
-    price: f64,
+    #[serde(deserialize_with = "amount")]
+    price: Money,
     stock: i64,
     warranty_months: i64,
 }
@@ -50,7 +55,8 @@ struct Order {
     carrier: Option<String>,
     tracking_number: Option<String>,
     lines: Vec<OrderLine>,
-    total_amount: f64,
+    #[serde(deserialize_with = "amount")]
+    total_amount: Money,
 }
 
 #[derive(Debug, Deserialize)]
@@ -58,7 +64,8 @@ struct OrderLine {
     line_number: i64,
     product_id: String,
     quantity: i64,
-    unit_price: f64,
+    #[serde(deserialize_with = "amount")]
+    unit_price: Money,
 }
 
 /// How many records of each kind were written.
@@ -101,6 +108,12 @@ const UPSERT_ORDER_LINE: &str = "INSERT INTO order_lines (order_id, line_number,
      VALUES (:order_id, :line_number, :product_id, :quantity, :unit_price) \
      ON CONFLICT (order_id, line_number) DO UPDATE SET product_id = EXCLUDED.product_id, \
      quantity = EXCLUDED.quantity, unit_price = EXCLUDED.unit_price";
+
+/// A fixture's amount: a JSON number with at most two decimal places, read exactly.
+fn amount<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Money, D::Error> {
+    let number = serde_json::Number::deserialize(deserializer)?;
+    Money::from_json_number(&number).map_err(serde::de::Error::custom)
+}
 
 fn parse<T: for<'de> Deserialize<'de>>(file: &'static str, text: &str) -> Result<T, SeedError> {
     serde_json::from_str(text).map_err(|e| SeedError::Fixture {

@@ -5,7 +5,7 @@ use rmcp::handler::server::wrapper::Parameters;
 use rmcp::{Json, tool, tool_router};
 
 use super::SupportTools;
-use super::checks::{check_id, explain, not_found_hint, page_request};
+use super::checks::{explain, not_found_hint, page_request};
 use super::inputs::{CustomerPageQuery, ProductId, ProductReviewsQuery, ReviewId};
 use super::outputs::{PublicReviewPage, RatingSummary, ReviewPage, StarCounts};
 use crate::caller::CallerSubject;
@@ -29,7 +29,6 @@ impl SupportTools {
         &self,
         Parameters(input): Parameters<ReviewId>,
     ) -> Result<Json<PublicReview>, String> {
-        check_id("review_id", &input.review_id)?;
         self.store
             .review(&input.review_id)
             .await
@@ -53,7 +52,6 @@ impl SupportTools {
         Parameters(input): Parameters<ProductReviewsQuery>,
         caller: CallerSubject,
     ) -> Result<Json<PublicReviewPage>, String> {
-        check_id("product_id", &input.product_id)?;
         let page = page_request(input.page_size, input.cursor, caller)?;
         let Page { items, next_cursor } = self
             .store
@@ -82,7 +80,6 @@ impl SupportTools {
         Parameters(input): Parameters<CustomerPageQuery>,
         caller: CallerSubject,
     ) -> Result<Json<ReviewPage>, String> {
-        check_id("customer_id", &input.customer_id)?;
         let page = page_request(input.page_size, input.cursor, caller)?;
         let Page { items, next_cursor } = self
             .store
@@ -110,7 +107,6 @@ impl SupportTools {
         &self,
         Parameters(input): Parameters<ProductId>,
     ) -> Result<Json<RatingSummary>, String> {
-        check_id("product_id", &input.product_id)?;
         let counts = self
             .store
             .product_star_counts(&input.product_id)
@@ -125,7 +121,7 @@ impl SupportTools {
             .sum();
         let [one, two, three, four, five] = counts.0;
         Ok(Json(RatingSummary {
-            product_id: input.product_id,
+            product_id: input.product_id.into(),
             review_count: total,
             average_rating: (total > 0)
                 .then(|| (f64::from(weighted) / f64::from(total) * 100.0).round() / 100.0),

@@ -8,7 +8,7 @@ use rmcp::{Json, tool, tool_router};
 use super::SupportTools;
 use super::checks::{
     MAX_DESCRIPTION_LEN, MAX_NOTE_LEN, MAX_SUBJECT_LEN, MAX_TOKEN_LEN, SERIAL_HINT, TICKET_HINT,
-    check_id, check_text, explain, not_found_hint, page_request,
+    check_text, explain, not_found_hint, page_request,
 };
 use super::inputs::{
     AddNoteInput, CreateTicketInput, CustomerTicketsQuery, NoteAuthor, TicketLookup,
@@ -35,15 +35,10 @@ impl SupportTools {
         &self,
         Parameters(input): Parameters<CreateTicketInput>,
     ) -> Result<Json<CreatedTicket>, String> {
-        check_id("customer_id", &input.customer_id)?;
         check_text("subject", &input.subject, MAX_SUBJECT_LEN)?;
         check_text("description", &input.description, MAX_DESCRIPTION_LEN)?;
         check_text("client_token", &input.client_token, MAX_TOKEN_LEN)?;
-        if let Some(order_id) = &input.order_id {
-            check_id("order_id", order_id)?;
-        }
         if let Some(serial_number) = &input.serial_number {
-            check_id("serial_number", serial_number)?;
             // A customer's ticket may only name their own unit; another customer's unit gets
             // the answer of an unknown one, as check_warranty gives it.
             self.store
@@ -52,13 +47,13 @@ impl SupportTools {
                 .map_err(|e| explain("create_support_ticket", not_found_hint(e, SERIAL_HINT)))?;
         }
         let request = NewTicket {
-            customer_id: input.customer_id,
+            customer_id: input.customer_id.into(),
             subject: input.subject.trim().to_owned(),
             description: input.description.trim().to_owned(),
             category: input.category,
             priority: input.priority.unwrap_or(TicketPriority::Normal),
-            order_id: input.order_id,
-            serial_number: input.serial_number,
+            order_id: input.order_id.map(String::from),
+            serial_number: input.serial_number.map(String::from),
             client_token: input.client_token,
         };
         let (ticket, creation) = self
@@ -88,10 +83,6 @@ impl SupportTools {
         &self,
         Parameters(input): Parameters<TicketLookup>,
     ) -> Result<Json<Ticket>, String> {
-        check_id("ticket_id", &input.ticket_id)?;
-        if let Some(customer_id) = &input.customer_id {
-            check_id("customer_id", customer_id)?;
-        }
         self.store
             .ticket(&input.ticket_id, input.customer_id.as_deref())
             .await
@@ -115,7 +106,6 @@ impl SupportTools {
         Parameters(input): Parameters<CustomerTicketsQuery>,
         caller: CallerSubject,
     ) -> Result<Json<TicketPage>, String> {
-        check_id("customer_id", &input.customer_id)?;
         let page = page_request(input.page_size, input.cursor, caller)?;
         let Page { items, next_cursor } = self
             .store
@@ -143,10 +133,6 @@ impl SupportTools {
         &self,
         Parameters(input): Parameters<AddNoteInput>,
     ) -> Result<Json<Ticket>, String> {
-        check_id("ticket_id", &input.ticket_id)?;
-        if let Some(customer_id) = &input.customer_id {
-            check_id("customer_id", customer_id)?;
-        }
         check_text("note", &input.note, MAX_NOTE_LEN)?;
         let author = match input.author.unwrap_or(NoteAuthor::Agent) {
             NoteAuthor::Agent => "agent",

@@ -6,7 +6,7 @@ use rmcp::handler::server::wrapper::Parameters;
 use rmcp::{Json, tool, tool_router};
 
 use super::SupportTools;
-use super::checks::{SERIAL_HINT, check_id, explain, not_found_hint, page_request};
+use super::checks::{SERIAL_HINT, explain, not_found_hint, page_request};
 use super::inputs::{CustomerPageQuery, WarrantyLookup};
 use super::outputs::WarrantyPage;
 use crate::caller::CallerSubject;
@@ -30,10 +30,6 @@ impl SupportTools {
         &self,
         Parameters(input): Parameters<WarrantyLookup>,
     ) -> Result<Json<WarrantyReport>, String> {
-        check_id("serial_number", &input.serial_number)?;
-        if let Some(customer_id) = &input.customer_id {
-            check_id("customer_id", customer_id)?;
-        }
         let warranty = self
             .store
             .warranty(&input.serial_number, input.customer_id.as_deref())
@@ -58,7 +54,6 @@ impl SupportTools {
         Parameters(input): Parameters<CustomerPageQuery>,
         caller: CallerSubject,
     ) -> Result<Json<WarrantyPage>, String> {
-        check_id("customer_id", &input.customer_id)?;
         let page = page_request(input.page_size, input.cursor, caller)?;
         let Page { items, next_cursor } = self
             .store
