@@ -442,6 +442,21 @@ pub(crate) struct AwsError {
     challenge: Option<String>,
 }
 
+/// The whole request body, or the AWS-shaped `413` a service answers when it is over
+/// [`BODY_LIMIT`] or cannot be read.
+pub(crate) async fn buffered_body(body: Body) -> Result<Bytes, Response> {
+    axum::body::to_bytes(body, BODY_LIMIT)
+        .await
+        .map_err(|error| {
+            aws_error(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "ValidationException",
+                format!("cannot read the request body (limit {BODY_LIMIT} bytes): {error}"),
+            )
+            .into_response()
+        })
+}
+
 pub(crate) fn aws_error(
     status: StatusCode,
     error_type: &'static str,
@@ -695,16 +710,9 @@ async fn handle(State(shared): State<Arc<Shared>>, request: Request) -> Response
             Err(refusal) => refusal.into_response(),
         };
     }
-    let body = match axum::body::to_bytes(body, BODY_LIMIT).await {
+    let body = match buffered_body(body).await {
         Ok(body) => body,
-        Err(error) => {
-            return aws_error(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                "ValidationException",
-                format!("cannot read the request body (limit {BODY_LIMIT} bytes): {error}"),
-            )
-            .into_response();
-        }
+        Err(refusal) => return refusal,
     };
     let session_id_sent = header_str(&parts.headers, MCP_SESSION_ID).map(str::to_owned);
     let jsonrpc_method = serde_json::from_slice::<Value>(&body)

@@ -71,8 +71,8 @@ use anyhow::{Context, ensure};
 use axum::Router;
 use axum::body::Body;
 use axum::extract::{OriginalUri, Request, State};
+use axum::http;
 use axum::http::request::Parts;
-use axum::http::{self, StatusCode};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
@@ -91,8 +91,7 @@ use serde_json::{Value, json};
 use inbound_auth::{Authenticator, Caller};
 
 use crate::agentcore_runtime::{
-    AuthGate, Authorizer, BODY_LIMIT, Denial, allow_all, aws_error, lock,
-    protected_resource_metadata,
+    AuthGate, Authorizer, Denial, allow_all, buffered_body, lock, protected_resource_metadata,
 };
 use crate::cedar_policy_engine::{OAuthUser, PolicyEngine, Verdict};
 use crate::serving::Serving;
@@ -504,16 +503,9 @@ fn filler_tool(target: &str, n: usize) -> Entry {
 /// can hash it.
 async fn authorize(State(shared): State<Arc<Shared>>, request: Request, next: Next) -> Response {
     let (mut parts, body) = request.into_parts();
-    let body = match axum::body::to_bytes(body, BODY_LIMIT).await {
+    let body = match buffered_body(body).await {
         Ok(body) => body,
-        Err(error) => {
-            return aws_error(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                "ValidationException",
-                format!("cannot read the request body (limit {BODY_LIMIT} bytes): {error}"),
-            )
-            .into_response();
-        }
+        Err(refusal) => return refusal,
     };
     // The authorizer must see the path the client sent (and signed), not the one nesting left.
     let sent_uri = parts
