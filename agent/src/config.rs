@@ -56,6 +56,8 @@ pub struct Config {
     pub aurora: AuroraConfig,
     #[command(flatten)]
     pub access: AccessConfig,
+    #[command(flatten)]
+    pub streams: StreamConfig,
     /// The AgentCore data-plane endpoint, for MCP runtimes given by ARN (the AWS SDK's standard
     /// variable); `https://bedrock-agentcore.<region>.amazonaws.com` when unset.
     #[arg(
@@ -113,6 +115,21 @@ pub enum Command {
     /// AURORA_SECRET_ARN, through the RDS Data API as the user in AURORA_ADMIN_SECRET_ARN.
     /// Safe to run again.
     Migrate(MigrateArgs),
+}
+
+/// How answers stream to callers.
+#[derive(Debug, Clone, Args)]
+pub struct StreamConfig {
+    /// While the model or a tool is silent, an SSE stream sends a comment line and a WebSocket
+    /// a ping this often, so idle connections are not cut by proxies (milliseconds).
+    #[arg(
+        long,
+        env = "STREAM_KEEPALIVE_MS",
+        value_name = "STREAM_KEEPALIVE_MS",
+        default_value_t = 15_000,
+        value_parser = clap::value_parser!(u64).range(100..=600_000)
+    )]
+    pub keepalive_ms: u64,
 }
 
 /// What `agent migrate` does beyond the Aurora settings.

@@ -183,6 +183,7 @@ async fn run(config: Config) -> anyhow::Result<()> {
         sessions,
         health: Health::default(),
         max_request_bytes: config.max_request_bytes,
+        keepalive: std::time::Duration::from_millis(config.streams.keepalive_ms),
         ending: CancellationToken::new(),
     });
     let router = contract::router(app.clone(), inbound_auth::AuthLayer::new(authenticator));

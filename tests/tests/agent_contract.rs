@@ -241,6 +241,34 @@ async fn overlapping_requests_on_one_session_are_refused_with_409() {
 }
 
 #[tokio::test]
+async fn the_next_question_sent_the_moment_done_arrives_finds_the_session_free() {
+    const QUESTIONS: usize = 20;
+    let bedrock =
+        BedrockStandIn::start((0..QUESTIONS).map(|i| Turn::text(format!("answer {i}")))).await;
+    let agent = Agent::start(&bedrock, None, &[]).await.unwrap();
+    let client = reqwest::Client::new();
+    for i in 0..QUESTIONS {
+        let response = client
+            .post(format!("{}/invocations", agent.base_url))
+            .header(SESSION_HEADER, SESSION)
+            .json(&json!({"prompt": format!("question {i}")}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::OK, "question {i}");
+        // Read only up to the done frame, as a chat client does before it sends the next
+        // question; the rest of the response is never awaited.
+        let mut body = response.bytes_stream();
+        let mut seen = String::new();
+        while !seen.contains("\"type\":\"done\"") {
+            let chunk = body.next().await.unwrap().unwrap();
+            seen.push_str(&String::from_utf8_lossy(&chunk));
+        }
+    }
+    assert_eq!(bedrock.requests().len(), QUESTIONS);
+}
+
+#[tokio::test]
 async fn a_client_disconnect_stops_the_model_stream() {
     let bedrock = BedrockStandIn::start([
         slow(&"word ".repeat(40), 40, 100),

@@ -4,16 +4,14 @@
 //! `error`, and the commit of the turn to the session are the turn's
 //! ([`crate::turn::Agent::answer`]).
 //!
-//! The turn runs in its own task holding the session and a busy mark for `/ping`. The
-//! response owns an abort handle: when the client goes away, the response is dropped, the
-//! task is aborted, and the model stream and running tool calls stop with it.
+//! The turn runs in its own task ([`super::run`]); the response owns it, so when the client
+//! goes away the response is dropped and the turn is aborted.
 
 use std::convert::Infallible;
 use std::sync::Arc;
 
 use agent_protocol::headers::SESSION_ID;
 use agent_protocol::{Event, SCHEMA_VERSION};
-use aws_sdk_bedrockruntime::types::Message;
 use axum::body::to_bytes;
 use axum::extract::{Request, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
@@ -22,19 +20,11 @@ use axum::response::{IntoResponse, Json, Response};
 use futures::StreamExt;
 use inbound_auth::Caller;
 use serde_json::{Value, json};
-use tokio::sync::{OwnedMutexGuard, mpsc};
-use tokio::task::AbortHandle;
-use tokio_stream::wrappers::ReceiverStream;
-use tracing::Instrument;
 
 use super::context::InvocationContext;
+use super::run::{RunningTurn, start_turn};
 use super::{App, error_response, payload_too_large};
-use crate::session::{History, SessionError, SessionOwner};
-use crate::tools::CallContext;
-use crate::turn::{Conversation, EventSink, Invocation, TurnError};
-
-/// Events buffered between the turn and a slow client before the turn waits.
-const EVENT_BUFFER: usize = 64;
+use crate::turn::TurnError;
 
 pub async fn handle(State(app): State<Arc<App>>, caller: Caller, request: Request) -> Response {
     let (parts, body) = request.into_parts();
@@ -62,86 +52,14 @@ pub async fn handle(State(app): State<Arc<App>>, caller: Caller, request: Reques
             "the body must be a JSON object with a non-empty \"prompt\" string",
         );
     };
-    let owner = SessionOwner::of(&caller, context.runtime_user_id.as_deref());
-    let history = match app.sessions.checkout(&context.session_id, &owner) {
-        Ok(history) => history,
-        Err(e @ SessionError::Busy) => {
-            return error_response(StatusCode::CONFLICT, "Session busy", e);
-        }
-        Err(e @ SessionError::Full) => {
-            return error_response(StatusCode::SERVICE_UNAVAILABLE, "Too many sessions", e);
-        }
-        Err(SessionError::OwnedByAnother {
-            owner: session_owner,
-        }) => {
-            tracing::warn!(
-                security_event = "session_owner_mismatch",
-                session_id = %context.session_id,
-                request_id = %context.request_id,
-                session_owner = %session_owner.short_hash(),
-                caller = %owner.short_hash(),
-                "refused a request for a session started by another caller"
-            );
-            let refusal = SessionError::OwnedByAnother {
-                owner: session_owner,
-            };
-            return error_response(
-                StatusCode::FORBIDDEN,
-                "Session belongs to another caller",
-                refusal,
-            );
-        }
+    let turn = match start_turn(&app, &caller, &context, &parts.headers, prompt) {
+        Ok(turn) => turn,
+        Err(refusal) => return refusal.into_response(),
     };
-    let span = tracing::info_span!(
-        "invoke_agent",
-        otel.name = "invoke_agent support-agent",
-        otel.kind = "server",
-        "gen_ai.operation.name" = "invoke_agent",
-        "gen_ai.agent.name" = "support-agent",
-        "session.id" = %context.session_id,
-        "request.id" = %context.request_id,
-        "enduser.id" = caller.subject().unwrap_or("anonymous"),
-    );
-    service_runtime::telemetry::continue_trace(
-        &span,
-        &parts.headers,
-        &[("session.id", context.session_id.as_str())],
-    );
-    let invocation = Invocation {
-        session_id: context.session_id.clone(),
-        caller: caller.subject().unwrap_or("anonymous").to_owned(),
-        prompt: prompt.to_owned(),
-        context: CallContext {
-            access: app.access_policy.access_for(&caller),
-            workload_token: context.workload_access_token.clone(),
-            caller_token: context.caller_token.clone(),
-            request_id: context.request_id.clone(),
-        },
-    };
-    let mut conversation = SessionConversation {
-        history,
-        budget: app.sessions.history_budget,
-    };
-    let (tx, rx) = mpsc::channel(EVENT_BUFFER);
-    let busy = app.health.busy();
-    let turn_app = app.clone();
-    let task = tokio::spawn(
-        async move {
-            let _busy = busy;
-            let sink = EventSink(tx);
-            turn_app
-                .agent
-                .answer(&mut conversation, &invocation, &turn_app.ending, &sink)
-                .await;
-        }
-        .instrument(span),
-    );
-    let abort = AbortOnDrop(task.abort_handle());
     let mut response = if accepts_json_only(&parts.headers) {
-        json_answer(rx, &context, abort).await
+        json_answer(turn, &context).await
     } else {
-        let stream = ReceiverStream::new(rx).map(move |event| {
-            let _owned_by_the_stream = &abort;
+        let stream = turn.into_stream().map(|event| {
             Ok::<_, Infallible>(
                 SseEvent::default()
                     .json_data(&event)
@@ -156,15 +74,6 @@ pub async fn handle(State(app): State<Arc<App>>, caller: Caller, request: Reques
     response
 }
 
-/// Aborts the turn when the response that owns it is dropped.
-struct AbortOnDrop(AbortHandle);
-
-impl Drop for AbortOnDrop {
-    fn drop(&mut self) {
-        self.0.abort();
-    }
-}
-
 fn accepts_json_only(headers: &HeaderMap) -> bool {
     let accept = headers
         .get(header::ACCEPT)
@@ -174,31 +83,11 @@ fn accepts_json_only(headers: &HeaderMap) -> bool {
     accept.contains("application/json") && !accept.contains("text/event-stream")
 }
 
-/// The session's history as the turn's conversation, kept within the session byte budget.
-struct SessionConversation {
-    history: OwnedMutexGuard<History>,
-    budget: usize,
-}
-
-impl Conversation for SessionConversation {
-    fn messages(&self) -> &[Message] {
-        self.history.messages()
-    }
-
-    fn commit(&mut self, new_messages: Vec<Message>) {
-        self.history.commit(new_messages, self.budget);
-    }
-}
-
 /// Collects a turn's events into one JSON answer.
-async fn json_answer(
-    mut rx: mpsc::Receiver<Event>,
-    context: &InvocationContext,
-    _abort: AbortOnDrop,
-) -> Response {
+async fn json_answer(mut turn: RunningTurn, context: &InvocationContext) -> Response {
     let mut tool_calls: Vec<Value> = Vec::new();
     let mut retries = 0;
-    while let Some(event) = rx.recv().await {
+    while let Some(event) = turn.events.recv().await {
         match event {
             Event::ToolCall {
                 id,

@@ -5,6 +5,7 @@
 pub mod context;
 pub mod health;
 pub mod invocations;
+pub mod run;
 
 use std::sync::Arc;
 
@@ -32,6 +33,8 @@ pub struct App {
     pub sessions: Arc<Sessions>,
     pub health: Health,
     pub max_request_bytes: usize,
+    /// How often a silent stream sends a keep-alive.
+    pub keepalive: std::time::Duration,
     /// Cancelled when running turns must end (the shutdown grace period is over).
     pub ending: CancellationToken,
 }

@@ -2,6 +2,9 @@
 //! turn's messages are committed to the conversation) or `error`. A client gone mid-turn gets
 //! nothing more, and nothing is committed.
 //!
+//! The conversation is released before the last event is sent: a client that asks its next
+//! question the moment it reads `done` must find the session free, not busy.
+//!
 //! The conversation is a trait so the loop stays free of the session store: the caller decides
 //! where the history lives and how much of it is kept.
 
@@ -36,7 +39,7 @@ impl Agent {
     /// `sink`. A cancelled `ending` ends the turn with a shutting-down error.
     pub async fn answer(
         &self,
-        conversation: &mut impl Conversation,
+        mut conversation: impl Conversation,
         invocation: &Invocation,
         ending: &CancellationToken,
         sink: &EventSink,
@@ -73,6 +76,7 @@ impl Agent {
                     "turn completed"
                 );
                 conversation.commit(turn.new_messages);
+                drop(conversation);
                 let done = Event::Done {
                     text: turn.text,
                     stop_reason: turn.stop_reason,
@@ -87,6 +91,7 @@ impl Agent {
             Err(error) => {
                 // The cause is for the logs; the caller gets the plain sentence and the code.
                 tracing::warn!(session_id = %invocation.session_id, request_id = %context.request_id, %error, "turn failed");
+                drop(conversation);
                 let _ = sink
                     .0
                     .send(Event::error(error.public_message(), error.error_type()))
