@@ -1086,12 +1086,12 @@ const NOT_IN_THE_RUNTIME: &[(&str, &str, Site)] = &[
     // client_credentials MCP auth reads the client secret, agentcore_identity fetches a token
     // from AgentCore Identity; the deployed agent forwards the caller's token to the Gateway.
     (
-        "agent/src/sources/outbound_auth.rs",
+        "agent/src/sources/outbound_auth/client_credentials.rs",
         "get_secret_value",
         Site::UnusedAuth("client_credentials"),
     ),
     (
-        "agent/src/sources/outbound_auth.rs",
+        "agent/src/sources/outbound_auth/identity.rs",
         "get_resource_oauth2_token",
         Site::UnusedAuth("agentcore_identity"),
     ),

@@ -12,12 +12,13 @@ use std::path::{Path, PathBuf};
 use system_tests::workspace;
 
 /// The workspace crates, by package name, with their directories.
-const CRATES: [(&str, &str); 7] = [
+const CRATES: [(&str, &str); 8] = [
     ("agent", "agent"),
     ("agent-cli", "cli"),
     ("agent-protocol", "agent-protocol"),
     ("inbound-auth", "inbound-auth"),
     ("mcp-server", "mcp-server"),
+    ("record-id", "record-id"),
     ("service-runtime", "service-runtime"),
     ("system-tests", "tests"),
 ];
@@ -25,14 +26,20 @@ const CRATES: [(&str, &str); 7] = [
 /// The workspace crates each crate may use in `[dependencies]`.
 fn allowed_dependencies(package: &str) -> &'static [&'static str] {
     match package {
-        "agent" => &["agent-protocol", "inbound-auth", "service-runtime"],
+        "agent" => &[
+            "agent-protocol",
+            "inbound-auth",
+            "record-id",
+            "service-runtime",
+        ],
         "agent-cli" => &["agent-protocol"],
-        "mcp-server" => &["inbound-auth", "service-runtime"],
-        "agent-protocol" | "inbound-auth" | "service-runtime" => &[],
+        "mcp-server" => &["inbound-auth", "record-id", "service-runtime"],
+        "agent-protocol" | "inbound-auth" | "record-id" | "service-runtime" => &[],
         // The tests drive every binary and may read any library.
         "system-tests" => &[
             "agent-protocol",
             "inbound-auth",
+            "record-id",
             "service-runtime",
             "agent",
             "mcp-server",

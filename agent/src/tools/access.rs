@@ -68,7 +68,7 @@ impl AccessPolicy {
         match principal
             .claim_str(&self.customer_claim)
             .map(str::trim)
-            .filter(|id| is_record_id(id))
+            .filter(|id| record_id::is_valid(id))
         {
             Some(customer_id) => Access::Customer {
                 customer_id: customer_id.to_owned(),
@@ -297,14 +297,6 @@ fn foreign_customer(value: &Value, own: &str) -> Option<String> {
         Value::Array(items) => items.iter().find_map(|v| foreign_customer(v, own)),
         _ => None,
     }
-}
-
-/// Whether `id` looks like one of our record ids (letters, digits, `.`, `_`, `-`; 1 to 64).
-fn is_record_id(id: &str) -> bool {
-    (1..=64).contains(&id.len())
-        && id
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
 }
 
 #[cfg(test)]

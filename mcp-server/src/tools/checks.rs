@@ -1,7 +1,7 @@
 //! The argument checks a schema cannot express (a blank text, a page size out of range), the
 //! text limits the input schemas publish, and the wording of refusals: what the model reads
 //! when a call fails, and what the operator's log records. Ids need no check here: a
-//! [`crate::model::RecordId`] is checked when the arguments are read.
+//! [`record_id::RecordId`] is checked when the arguments are read.
 
 use crate::caller::CallerSubject;
 use crate::store::{DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, PageRequest, StoreError};

@@ -1,13 +1,14 @@
 //! The tools' inputs. Their schemars attributes become each tool's `inputSchema`, which is
 //! both what a client sees and what [`super::SupportTools`] validates arguments against, so a
 //! limit written here is a limit enforced. Every id is a [`RecordId`], whose rule is written
-//! once, in the model.
+//! once, in the `record-id` crate.
 
+use record_id::RecordId;
 use schemars::JsonSchema;
 use serde::Deserialize;
 
 use super::checks::{MAX_DESCRIPTION_LEN, MAX_NOTE_LEN, MAX_SUBJECT_LEN, MAX_TOKEN_LEN};
-use crate::model::{RecordId, TicketCategory, TicketPriority, TicketStatus};
+use crate::model::{TicketCategory, TicketPriority, TicketStatus};
 use crate::store::MAX_PAGE_SIZE;
 
 /// Longest cursor accepted: a sealed DynamoDB key of the list's last item.

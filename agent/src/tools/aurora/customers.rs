@@ -1,11 +1,11 @@
 //! `get_customer_profile`: a customer by id or, for staff, by e-mail address.
 
+use record_id::RecordId;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use super::declaration::{Declaration, schema};
-use super::record_id::RecordId;
 use super::{AuroraTools, CallError, to_value};
 use crate::aurora::data_api as db;
 use crate::tools::access::Access;

@@ -10,16 +10,15 @@
 //! customer's order to callers who may see everyone.
 //!
 //! Layout: this module holds [`AuroraTools`] (listing, validation, dispatch, failure wording);
-//! [`declaration`] the declarations and validators; [`record_id`] the id rule; and the tools
-//! by record kind, each with its inputs, outputs, SQL and handlers: [`customers`], [`orders`]
-//! (with its cursors in [`order_cursor`]) and [`products`].
+//! [`declaration`] the declarations and validators; and the tools by record kind, each with its
+//! inputs, outputs, SQL and handlers: [`customers`], [`orders`] (with its cursors in
+//! [`order_cursor`]) and [`products`]. Every id they take is a [`record_id::RecordId`].
 
 mod customers;
 mod declaration;
 mod order_cursor;
 mod orders;
 mod products;
-pub mod record_id;
 
 use rmcp::model::{JsonObject, Tool};
 use serde::Serialize;

@@ -2,10 +2,10 @@
 //! (`placed_at`, `order_id`), sealed to the list's binding (tool, customer, status filter,
 //! caller) so that it only ever continues that very list for that caller.
 
+use record_id::RecordId;
 use service_runtime::signed_cursor::CursorSigner;
 
 use super::CallError;
-use super::record_id::RecordId;
 
 /// The cursor after the order (`placed_at`, `order_id`).
 pub(super) fn encode(

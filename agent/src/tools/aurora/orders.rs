@@ -2,12 +2,12 @@
 //! its lines). Another customer's order reads like a missing one: the SQL only returns it to
 //! callers who may see everyone.
 
+use record_id::RecordId;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use super::declaration::{Declaration, schema};
-use super::record_id::RecordId;
 use super::{AuroraTools, CallError, DEFAULT_PAGE, MAX_PAGE, order_cursor, to_value};
 use crate::aurora::data_api as db;
 use crate::aurora::money::Money;

@@ -1,12 +1,12 @@
 //! `search_products` (words and/or category over the catalogue) and `get_product` (one product
 //! by id). The catalogue is the same for every caller.
 
+use record_id::RecordId;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use super::declaration::{Declaration, schema};
-use super::record_id::RecordId;
 use super::{AuroraTools, CallError, DEFAULT_PAGE, MAX_PAGE, to_value};
 use crate::aurora::data_api as db;
 use crate::aurora::money::Money;
