@@ -1,7 +1,10 @@
 //! The deployment files, checked without a Docker engine: the Dockerfiles (hadolint, and the
 //! rules the images depend on), `.dockerignore`, `compose.yaml` (services, pinned images, health
-//! checks, start order, published ports, wiring), and the environment compose gives each of our
-//! binaries, compared with what the binary itself reads.
+//! checks, start order, published ports, wiring: the agent reaching the MCP server through the
+//! gateway stand-in, both trusting one local user pool), and the environment compose gives each
+//! of our binaries, compared with what the binary itself reads. The pool compose names is
+//! checked by running its seed job's script (`compose/cognito-seed.py`) against moto started as
+//! compose starts it, then signing in with `agent-cli`.
 //!
 //! What a binary reads comes from its own `--help` (clap prints `[env: NAME=]` for every option,
 //! and the usage line names the required ones), so the check follows the code. Variables read by
@@ -27,9 +30,10 @@ use system_tests::workspace;
 
 /// The Dockerfiles the repository has; [`dockerfiles`] finds at least these, so a test looping
 /// over them cannot pass by finding none.
-const EXPECTED_DOCKERFILES: [&str; 3] = [
+const EXPECTED_DOCKERFILES: [&str; 4] = [
     "Dockerfile.agent",
     "Dockerfile.mcp",
+    "tests/Dockerfile.gateway-standin",
     "tests/Dockerfile.rds-data",
 ];
 
@@ -440,20 +444,69 @@ fn the_mcp_image_serves_by_default() {
     );
 }
 
+/// The stand-ins compose runs from the test suite: (Dockerfile, binary, port).
+const STANDIN_IMAGES: [(&str, &str, u16); 2] = [
+    ("tests/Dockerfile.rds-data", "rds-data-standin", 8081),
+    ("tests/Dockerfile.gateway-standin", "gateway-standin", 8083),
+];
+
 #[test]
-fn the_rds_data_image_is_marked_local_only() {
-    let text = read("tests/Dockerfile.rds-data");
-    assert!(
-        text.starts_with("# LOCAL-ONLY STAND-IN"),
-        "say at the top that it is never deployed"
-    );
-    let parsed = Dockerfile::parse(&text);
-    let user = parsed.runtime().last("USER").expect("a USER");
-    assert!(
-        !user.args.starts_with('0') && !user.args.starts_with("root"),
-        "{}",
-        user.args
-    );
+fn the_standin_images_are_marked_local_only() {
+    for (file, _, _) in STANDIN_IMAGES {
+        let text = read(file);
+        assert!(
+            text.starts_with("# LOCAL-ONLY STAND-IN"),
+            "{file}: say at the top that it is never deployed"
+        );
+        let parsed = Dockerfile::parse(&text);
+        let user = parsed.runtime().last("USER").expect("a USER");
+        assert!(
+            !user.args.starts_with('0') && !user.args.starts_with("root"),
+            "{file}: {}",
+            user.args
+        );
+    }
+}
+
+#[test]
+fn the_standin_images_build_and_run_their_binary() {
+    for (file, binary, port) in STANDIN_IMAGES {
+        let parsed = Dockerfile::load(file);
+        let build = parsed.stage("build");
+        assert!(
+            build.all("RUN").iter().any(|i| i.args.contains(&format!(
+                "cargo build --release --locked -p system-tests --bin {binary} "
+            )) && i
+                .args
+                .contains(&format!("target/release/{binary} /out/{binary}"))),
+            "{file}: builds the release {binary} and copies it out of the cache mount"
+        );
+        let runtime = parsed.runtime();
+        let program = format!("/usr/local/bin/{binary}");
+        assert!(
+            runtime
+                .all("COPY")
+                .iter()
+                .any(|c| c.args == format!("--from=build /out/{binary} {program}")),
+            "{file}: the runtime stage holds the binary built"
+        );
+        assert_eq!(
+            exec_form(&runtime.last("ENTRYPOINT").expect("an ENTRYPOINT").args),
+            Some(vec![program]),
+            "{file}"
+        );
+        assert_eq!(
+            runtime.last("EXPOSE").map(|i| i.args.clone()),
+            Some(port.to_string()),
+            "{file}"
+        );
+        // The binary's own default port, so the image runs without settings.
+        let usage = help(binary, None);
+        assert!(
+            usage.contains(&format!("[default: {port}]")),
+            "{binary} --help does not default to port {port}"
+        );
+    }
 }
 
 #[test]
@@ -636,6 +689,9 @@ fn compose_runs_the_whole_stack() {
         "rds-data",
         "aurora-migrate",
         "mcp-server",
+        "cognito",
+        "cognito-seed",
+        "gateway",
         "agent",
         "jaeger",
     ]);
@@ -679,11 +735,22 @@ fn compose_images_are_pinned_or_built_from_this_repository() {
             "agent",
             "aurora-migrate",
             "dynamodb-seed",
+            "gateway",
             "mcp-server",
             "rds-data"
         ]),
         "the services built from this repository"
     );
+    // The issuer is moto's own server image, at the version the tests run (the seeded pool's
+    // ids, which compose names, depend on it).
+    let moto = requirement_version("moto");
+    for name in ["cognito", "cognito-seed"] {
+        let image = services(&compose)[name]["image"].as_str().unwrap();
+        assert!(
+            image.starts_with(&format!("motoserver/moto:{moto}@sha256:")),
+            "{name}: {image} is not moto {moto}, the version of tests/requirements.txt"
+        );
+    }
     let localstack = services(&compose)["localstack"]["image"].as_str().unwrap();
     assert!(
         localstack.starts_with("localstack/localstack:"),
@@ -761,6 +828,8 @@ fn every_long_running_service_has_a_health_check() {
         long_running,
         BTreeSet::from([
             "agent",
+            "cognito",
+            "gateway",
             "jaeger",
             "localstack",
             "mcp-server",
@@ -803,7 +872,9 @@ fn start_order_waits_for_health_and_finished_jobs() {
         BTreeSet::from([
             "agent",
             "aurora-migrate",
+            "cognito-seed",
             "dynamodb-seed",
+            "gateway",
             "mcp-server",
             "rds-data"
         ]),
@@ -832,11 +903,22 @@ fn start_order_waits_for_health_and_finished_jobs() {
         "localstack",
         "mcp-server",
         "dynamodb-seed",
+        "gateway",
+        "cognito",
+        "cognito-seed",
         "jaeger",
     ] {
         assert!(
             agent_needs.contains(service),
             "the agent does not wait for {service}"
+        );
+    }
+    // The gateway lists the MCP server's tools once, at start, and checks tokens of the pool.
+    let gateway_needs = needs("gateway");
+    for service in ["mcp-server", "cognito-seed", "cognito"] {
+        assert!(
+            gateway_needs.contains(service),
+            "the gateway does not wait for {service}"
         );
     }
     assert!(!agent_needs.contains("agent"), "a dependency cycle");
@@ -868,7 +950,7 @@ fn published_ports_are_loopback_only_and_match_the_images() {
             published.insert(name.clone(), parts[2].to_owned());
         }
     }
-    // Unauthenticated locally (AUTH_MODE=none): exposed on loopback only, at the image's port.
+    // Exposed on loopback only, at the image's port.
     for (file, _, port) in IMAGES {
         let service = if file == "Dockerfile.agent" {
             "agent"
@@ -887,8 +969,24 @@ fn published_ports_are_loopback_only_and_match_the_images() {
     let publishing: BTreeSet<&str> = published.keys().map(String::as_str).collect();
     assert_eq!(
         publishing,
-        BTreeSet::from(["agent", "jaeger", "localstack", "mcp-server"]),
+        BTreeSet::from([
+            "agent",
+            "cognito",
+            "gateway",
+            "jaeger",
+            "localstack",
+            "mcp-server"
+        ]),
         "the services that publish ports"
+    );
+    // agent-cli signs in from the host at the issuer's own port; the gateway's is its image's.
+    assert_eq!(published.get("cognito").map(String::as_str), Some("5000"));
+    assert_eq!(
+        published.get("gateway"),
+        Some(&env_value(
+            &services(&compose)["gateway"],
+            "GATEWAY_STANDIN_PORT"
+        ))
     );
     let jaeger: BTreeSet<String> = words(&services(&compose)["jaeger"]["ports"])
         .into_iter()
@@ -940,19 +1038,6 @@ fn services_reach_each_other_by_name_at_the_ports_they_listen_on() {
     let compose = compose();
     let all = services(&compose);
     let agent = &all["agent"];
-    assert_eq!(env_value(agent, "AUTH_MODE"), "none");
-
-    let sources: Value = serde_json::from_str(&env_value(agent, "MCP_SOURCES")).expect("JSON");
-    let url = sources[0]["url"].as_str().expect("a url source");
-    let (host, port) = host_port(url);
-    assert!(url.ends_with("/mcp"), "{url}");
-    assert_eq!((host.as_str(), port.as_str()), ("mcp-server", "8000"));
-    let allowed = env_value(&all["mcp-server"], "MCP_ALLOWED_HOSTS");
-    assert!(
-        allowed.split(',').any(|h| h == "mcp-server"),
-        "the MCP server must accept Host mcp-server: {allowed}"
-    );
-
     let data_api = env_value(agent, "AWS_ENDPOINT_URL_RDS_DATA");
     let (host, port) = host_port(&data_api);
     assert_eq!(host, "rds-data");
@@ -1043,6 +1128,353 @@ fn the_agent_uses_the_developers_own_aws_identity_for_bedrock() {
         volumes.contains(&format!("${{HOME}}/.aws:{home}/.aws:ro")),
         "~/.aws is mounted read-only into the image's home: {volumes:?}"
     );
+}
+
+// ---------------------------------------------------------------------------------------------
+// compose.yaml: the gateway and the local user pool
+
+/// The pinned version of a Python package in tests/requirements.txt.
+fn requirement_version(package: &str) -> String {
+    read("tests/requirements.txt")
+        .lines()
+        .find_map(|line| line.strip_prefix(&format!("{package}==")))
+        .unwrap_or_else(|| panic!("tests/requirements.txt does not pin {package}"))
+        .trim()
+        .to_owned()
+}
+
+/// The agent's MCP sources, parsed.
+fn mcp_sources(compose: &Value) -> Vec<Value> {
+    let sources = env_value(&services(compose)["agent"], "MCP_SOURCES");
+    serde_json::from_str(&sources).expect("MCP_SOURCES is a JSON list")
+}
+
+#[test]
+fn the_agent_calls_the_mcp_tools_through_the_gateway_with_the_callers_token() {
+    let compose = compose();
+    let all = services(&compose);
+    let sources = mcp_sources(&compose);
+    assert_eq!(sources.len(), 1, "one MCP source: {sources:?}");
+    let url = sources[0]["url"].as_str().expect("a url source");
+    assert!(url.ends_with("/mcp"), "{url}");
+    let (host, port) = host_port(url);
+    assert_eq!(
+        host, "gateway",
+        "the agent's MCP source is the gateway service"
+    );
+    let gateway = &all["gateway"];
+    assert_eq!(port, env_value(gateway, "GATEWAY_STANDIN_PORT"));
+    assert_eq!(env_value(gateway, "GATEWAY_STANDIN_HOST"), "0.0.0.0");
+    let allowed = env_value(gateway, "GATEWAY_STANDIN_ALLOWED_HOSTS");
+    assert!(
+        allowed.split(',').any(|h| h == host),
+        "the gateway must accept Host {host}: {allowed}"
+    );
+    assert_eq!(
+        sources[0]["auth"],
+        serde_json::json!({"type": "caller_token"}),
+        "the agent forwards each caller's own token"
+    );
+    assert!(
+        all["agent"]["depends_on"]["gateway"].is_object(),
+        "the agent waits for the gateway"
+    );
+}
+
+#[test]
+fn the_gateway_fronts_the_mcp_server_service() {
+    let compose = compose();
+    let all = services(&compose);
+    let targets = env_value(&all["gateway"], "GATEWAY_STANDIN_TARGETS");
+    let targets: Vec<(&str, &str)> = targets
+        .split(',')
+        .map(|t| t.split_once('=').expect("name=url"))
+        .collect();
+    assert_eq!(targets.len(), 1, "{targets:?}");
+    let (name, url) = targets[0];
+    // The target's name prefixes the tool names the agent sees (`support___check_warranty`).
+    assert_eq!(name, mcp_sources(&compose)[0]["name"].as_str().unwrap());
+    assert!(url.ends_with("/mcp"), "{url}");
+    let (host, port) = host_port(url);
+    assert_eq!(host, "mcp-server");
+    let mcp_port = Dockerfile::load("Dockerfile.mcp")
+        .runtime()
+        .last("EXPOSE")
+        .unwrap()
+        .args
+        .clone();
+    assert_eq!(port, mcp_port, "the MCP server listens on its image's port");
+    let allowed = env_value(&all["mcp-server"], "MCP_ALLOWED_HOSTS");
+    assert!(
+        allowed.split(',').any(|h| h == "mcp-server"),
+        "the MCP server must accept Host mcp-server: {allowed}"
+    );
+    assert_eq!(
+        all["gateway"]["depends_on"]["mcp-server"]["condition"].as_str(),
+        Some("service_healthy"),
+        "the gateway lists the MCP server's tools at start"
+    );
+}
+
+/// The pool id an issuer URL names, checking its form (the real AWS issuer, which moto's
+/// tokens carry).
+fn pool_of_issuer(issuer: &str) -> &str {
+    issuer
+        .strip_prefix("https://cognito-idp.us-east-1.amazonaws.com/")
+        .filter(|pool| pool.starts_with("us-east-1_") && !pool.contains('/'))
+        .unwrap_or_else(|| panic!("{issuer} is not a us-east-1 Cognito issuer"))
+}
+
+#[test]
+fn the_gateway_and_the_agent_trust_one_pool_and_app_client() {
+    let compose = compose();
+    let all = services(&compose);
+    let settings = |name: &str| -> BTreeMap<String, Option<String>> {
+        environment(&all[name])
+            .into_iter()
+            .filter(|(k, _)| k.starts_with("AUTH_"))
+            .collect()
+    };
+    let agent = settings("agent");
+    assert_eq!(agent, settings("gateway"), "the same AUTH_* settings");
+    let value = |name: &str| agent[name].clone().unwrap_or_default();
+    assert_eq!(value("AUTH_MODE"), "verify");
+    assert_eq!(value("AUTH_TOKEN_USE"), "id", "agent-cli sends ID tokens");
+    let issuer = value("AUTH_ISSUER");
+    let pool = pool_of_issuer(&issuer);
+    // moto serves the pool's keys at <endpoint>/<pool>/.well-known/jwks.json.
+    let jwks = value("AUTH_JWKS_URL");
+    let (host, port) = host_port(&jwks);
+    assert_eq!((host.as_str(), port.as_str()), ("cognito", "5000"));
+    assert!(
+        jwks.ends_with(&format!("/{pool}/.well-known/jwks.json")),
+        "{jwks} is not the keys of {pool}"
+    );
+    // The job that creates the pool checks that moto gave it these ids.
+    let seed = &all["cognito-seed"];
+    assert_eq!(env_value(seed, "EXPECTED_USER_POOL_ID"), pool);
+    assert_eq!(
+        env_value(seed, "EXPECTED_CLIENT_ID"),
+        value("AUTH_ALLOWED_CLIENT_IDS"),
+        "one app client, the one the seed job creates"
+    );
+    let (host, port) = host_port(&env_value(
+        seed,
+        "AWS_ENDPOINT_URL_COGNITO_IDENTITY_PROVIDER",
+    ));
+    assert_eq!((host.as_str(), port.as_str()), ("cognito", "5000"));
+}
+
+#[test]
+fn the_gateway_enforces_the_repositorys_policies() {
+    let compose = compose();
+    let gateway = &services(&compose)["gateway"];
+    let dir = env_value(gateway, "GATEWAY_STANDIN_POLICIES_DIR");
+    let volumes = words(&gateway["volumes"]);
+    assert!(
+        volumes.contains(&format!("./policies:{dir}:ro")),
+        "policies/ is mounted read-only at {dir}: {volumes:?}"
+    );
+    assert!(
+        workspace::root()
+            .join("policies/schema.cedarschema")
+            .is_file(),
+        "policies/ holds the schema the stand-in loads"
+    );
+    let invocation = invocation(&compose, "gateway").expect("built from this repository");
+    assert_eq!(invocation.binary, "gateway-standin");
+    assert_eq!(
+        dockerfile_of(&compose, "gateway").as_deref(),
+        Some("tests/Dockerfile.gateway-standin")
+    );
+}
+
+/// A moto server on a free loopback port with the environment of compose's `cognito` service;
+/// stopped when dropped.
+struct ComposeMoto {
+    child: std::process::Child,
+    endpoint: String,
+}
+
+impl ComposeMoto {
+    fn start(compose: &Value) -> Self {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let env: BTreeMap<String, String> = environment(&services(compose)["cognito"])
+            .into_iter()
+            .map(|(k, v)| (k, v.expect("cognito's settings have values")))
+            .collect();
+        let child = Command::new(workspace::venv_program("moto_server"))
+            .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+            .envs(env)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("moto_server starts");
+        let moto = Self {
+            child,
+            endpoint: format!("http://127.0.0.1:{port}"),
+        };
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(Instant::now() < deadline, "moto did not listen within 30 s");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        moto
+    }
+}
+
+impl Drop for ComposeMoto {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The claims of a JWT, decoded without checking the signature (the services check it).
+fn claims(token: &str) -> Value {
+    use base64::Engine as _;
+    let payload = token.split('.').nth(1).expect("a JWT has a payload");
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(payload)
+        .expect("base64url");
+    serde_json::from_slice(&bytes).expect("JSON claims")
+}
+
+/// Signs `user` in with agent-cli against `moto`, as the README tells a person to; the ID
+/// token's claims.
+fn agent_cli_login(moto: &ComposeMoto, client_id: &str, user: &str, password: &str) -> Value {
+    use std::io::Write as _;
+    let home =
+        std::env::temp_dir().join(format!("deploy-files-login-{}-{user}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&home);
+    let mut child = Command::new(workspace::binary("agent-cli"))
+        .env_clear()
+        .env("XDG_CONFIG_HOME", &home)
+        .env("HOME", &home)
+        .env("AWS_REGION", "us-east-1")
+        .env("AWS_ENDPOINT_URL_COGNITO_IDENTITY_PROVIDER", &moto.endpoint)
+        .env("AGENT_CLI_CLIENT_ID", client_id)
+        .args(["login", "--user", user, "--password-stdin"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("agent-cli runs");
+    writeln!(child.stdin.take().unwrap(), "{password}").unwrap();
+    let output = child.wait_with_output().unwrap();
+    assert!(
+        output.status.success(),
+        "agent-cli login --user {user}: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let tokens: Value = serde_json::from_str(
+        &std::fs::read_to_string(home.join("agent-cli/tokens.json")).expect("tokens stored"),
+    )
+    .unwrap();
+    let _ = std::fs::remove_dir_all(&home);
+    claims(tokens["id_token"].as_str().expect("an ID token"))
+}
+
+#[test]
+fn the_cognito_seed_job_creates_the_pool_compose_names_and_agent_cli_signs_in() {
+    // The seed job's script, run as compose runs it but against moto from .venv (the same
+    // version as the image): moto started with the cognito service's settings, the script with
+    // the job's, its endpoint pointed at that moto.
+    let compose = compose();
+    let all = services(&compose);
+    let moto = ComposeMoto::start(&compose);
+    let seed = &all["cognito-seed"];
+    assert_eq!(
+        words(&seed["entrypoint"]),
+        ["python3", "/compose/cognito-seed.py"]
+    );
+    assert!(
+        words(&seed["volumes"])
+            .contains(&"./compose/cognito-seed.py:/compose/cognito-seed.py:ro".to_owned()),
+        "the job runs the repository's script"
+    );
+    let mut env: BTreeMap<String, String> = environment(seed)
+        .into_iter()
+        .map(|(k, v)| (k, v.expect("the job's settings have values")))
+        .collect();
+    env.insert(
+        "AWS_ENDPOINT_URL_COGNITO_IDENTITY_PROVIDER".to_owned(),
+        moto.endpoint.clone(),
+    );
+    let run = || {
+        Command::new(workspace::venv_program("python"))
+            .arg(workspace::root().join("compose/cognito-seed.py"))
+            .env_clear()
+            .envs(&env)
+            .output()
+            .expect("python runs")
+    };
+    let output = run();
+    let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
+    assert!(output.status.success(), "cognito-seed.py: {stderr}");
+    let printed = String::from_utf8(output.stdout).unwrap();
+    let ids: Vec<&str> = printed.lines().collect();
+    let agent_env = environment(&all["agent"]);
+    let issuer = agent_env["AUTH_ISSUER"].clone().unwrap();
+    let client_id = agent_env["AUTH_ALLOWED_CLIENT_IDS"].clone().unwrap();
+    assert_eq!(
+        ids,
+        [pool_of_issuer(&issuer), client_id.as_str()],
+        "moto's ids are not the ones compose names"
+    );
+    // Run again (a restarted job), it finds what it made.
+    let again = run();
+    assert!(
+        again.status.success(),
+        "a second run: {}",
+        String::from_utf8_lossy(&again.stderr)
+    );
+    assert_eq!(String::from_utf8(again.stdout).unwrap(), printed);
+
+    let password = env_value(seed, "DEMO_PASSWORD");
+    let customer = agent_cli_login(&moto, &client_id, "customer-001", &password);
+    assert_eq!(customer["iss"], issuer.as_str());
+    assert_eq!(customer["aud"], client_id.as_str());
+    assert_eq!(customer["token_use"], "id");
+    assert_eq!(customer["custom:customer_id"], "CUST-001");
+    let staff = agent_cli_login(&moto, &client_id, "staff-001", &password);
+    let groups = words(&staff["cognito:groups"]);
+    // The group the staff policy lets call every tool.
+    let staff_policy = read("policies/staff-all-tools.cedar");
+    assert!(
+        groups
+            .iter()
+            .any(|g| staff_policy.contains(&format!("== \"{g}\""))),
+        "staff-001's groups {groups:?} are not the one policies/staff-all-tools.cedar names"
+    );
+}
+
+#[test]
+fn run_local_seeds_cognito_with_the_same_script_and_password() {
+    let script = read("scripts/run-local");
+    assert!(
+        script.contains(".venv/bin/python compose/cognito-seed.py"),
+        "scripts/run-local runs compose/cognito-seed.py"
+    );
+    let compose = compose();
+    let password = env_value(&services(&compose)["cognito-seed"], "DEMO_PASSWORD");
+    assert!(
+        script.contains(&format!("demo_password='{password}'")),
+        "scripts/run-local's demo password is compose's {password}"
+    );
+    // Both name the pool's ids the same way, so one AGENT_CLI_CLIENT_ID serves both.
+    for variable in [
+        "MOTO_COGNITO_IDP_USER_POOL_ID_STRATEGY",
+        "MOTO_COGNITO_IDP_USER_POOL_CLIENT_ID_STRATEGY",
+    ] {
+        assert_eq!(env_value(&services(&compose)["cognito"], variable), "HASH");
+        assert!(script.contains(&format!("{variable}=HASH")), "{variable}");
+    }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1200,6 +1632,7 @@ fn compose_gives_each_binary_exactly_the_variables_it_reads_and_requires() {
             "agent",
             "aurora-migrate",
             "dynamodb-seed",
+            "gateway",
             "mcp-server",
             "rds-data"
         ]),
@@ -1267,6 +1700,21 @@ fn help_parsing_finds_what_the_binaries_read_and_require() {
     let standin = reads("rds-data-standin", None);
     assert!(standin.variables.contains("RDS_DATA_STANDIN_POSTGRES_HOST"));
     assert!(standin.required.is_empty(), "{:?}", standin.required);
+    let gateway = reads("gateway-standin", None);
+    for name in [
+        "GATEWAY_STANDIN_ALLOWED_HOSTS",
+        "GATEWAY_STANDIN_POLICIES_DIR",
+        "AUTH_ISSUER",
+    ] {
+        assert!(
+            gateway.variables.contains(name),
+            "gateway-standin reads {name}"
+        );
+    }
+    assert_eq!(
+        gateway.required,
+        BTreeSet::from(["GATEWAY_STANDIN_TARGETS".to_owned()])
+    );
 }
 
 /// Runs `binary args` with exactly `env`; its exit status and output, or `None` if it was

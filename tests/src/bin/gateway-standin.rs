@@ -3,7 +3,8 @@
 //! the agent and the MCP server, with the JWT authorizer on the local Cognito (moto) and the
 //! project's Cedar policies enforced.
 //!
-//! Settings (each a flag or an environment variable): the listen address, the targets as
+//! Settings (each a flag or an environment variable): the listen address, the `Host` names
+//! accepted besides loopback (`GATEWAY_STANDIN_ALLOWED_HOSTS`, for a container), the targets as
 //! `name=url` (`GATEWAY_STANDIN_TARGETS`, comma-separated), the policies directory
 //! (`GATEWAY_STANDIN_POLICIES_DIR`; the directory's `*.cedar` files and `schema.cedarschema`,
 //! `${GatewayArn}` replaced by the stand-in's ARN), semantic search on or off, and the inbound
@@ -35,6 +36,14 @@ struct Args {
     /// Port to listen on (0 for a free one).
     #[arg(long, env = "GATEWAY_STANDIN_PORT", default_value_t = 8083)]
     port: u16,
+    /// `Host` header values accepted besides the loopback address, comma-separated (`name` or
+    /// `name:port`): the name other containers call it by, when it runs in one.
+    #[arg(
+        long = "allowed-host",
+        env = "GATEWAY_STANDIN_ALLOWED_HOSTS",
+        value_delimiter = ','
+    )]
+    allowed_hosts: Vec<String>,
     /// The targets, `name=url` of each MCP server, comma-separated; tools are listed as
     /// `<name>___<tool>`.
     #[arg(
@@ -60,6 +69,9 @@ async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
     service_runtime::logging::init();
     let mut options = GatewayOptions::new().bind(SocketAddr::new(args.host, args.port));
+    for host in &args.allowed_hosts {
+        options = options.allowed_host(host.trim());
+    }
     for target in &args.targets {
         let Some((name, url)) = target.split_once('=') else {
             bail!("GATEWAY_STANDIN_TARGETS: {target:?} is not name=url");

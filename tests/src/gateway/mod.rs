@@ -133,6 +133,7 @@ pub struct GatewayOptions {
     authenticator: Option<Authenticator>,
     policies: Option<Arc<PolicyEngine>>,
     bind: SocketAddr,
+    extra_hosts: Vec<String>,
 }
 
 impl Default for GatewayOptions {
@@ -146,6 +147,7 @@ impl Default for GatewayOptions {
             authenticator: None,
             policies: None,
             bind: SocketAddr::from(([127, 0, 0, 1], 0)),
+            extra_hosts: Vec::new(),
         }
     }
 }
@@ -224,6 +226,13 @@ impl GatewayOptions {
     /// Listens on `address` instead of a free loopback port.
     pub fn bind(mut self, address: SocketAddr) -> Self {
         self.bind = address;
+        self
+    }
+
+    /// Also accepts requests whose `Host` is `host` (a name, or `name:port`), besides the
+    /// loopback address it listens on: a container's service name, for example.
+    pub fn allowed_host(mut self, host: impl Into<String>) -> Self {
+        self.extra_hosts.push(host.into());
         self
     }
 }
@@ -371,7 +380,11 @@ impl GatewayStandIn {
             .with_legacy_session_mode(false)
             .with_json_response(true)
             .with_sse_keep_alive(None)
-            .with_allowed_hosts([address.to_string(), format!("localhost:{}", address.port())]);
+            .with_allowed_hosts(
+                [address.to_string(), format!("localhost:{}", address.port())]
+                    .into_iter()
+                    .chain(options.extra_hosts.iter().cloned()),
+            );
         let mcp = StreamableHttpService::new(
             move || Ok(handler.clone()),
             Arc::new(LocalSessionManager::default()),
