@@ -13,6 +13,7 @@
 
 pub mod agent;
 pub mod agentcore_runtime;
+pub mod agui_client;
 pub mod aurora;
 pub mod bedrock;
 pub mod cedar_policy_engine;

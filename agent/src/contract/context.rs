@@ -57,10 +57,7 @@ impl InvocationContext {
                     .to_str()
                     .map_err(|_| ContextError::BadSessionId)?
                     .trim();
-                let valid = !id.is_empty()
-                    && id.len() <= MAX_SESSION_ID_LEN
-                    && id.bytes().all(|b| b.is_ascii_graphic());
-                if !valid {
+                if !is_valid_session_id(id) {
                     return Err(ContextError::BadSessionId);
                 }
                 id.to_owned()
@@ -77,6 +74,12 @@ impl InvocationContext {
             runtime_user_id: text(RUNTIME_USER_ID),
         })
     }
+}
+
+/// The session ids this agent accepts: 1 to [`MAX_SESSION_ID_LEN`] visible ASCII characters
+/// (AgentCore itself asks for at least 33, which a local run need not).
+pub fn is_valid_session_id(id: &str) -> bool {
+    !id.is_empty() && id.len() <= MAX_SESSION_ID_LEN && id.bytes().all(|b| b.is_ascii_graphic())
 }
 
 /// The token of the request's only `Authorization` header when its scheme is Bearer, parsed as

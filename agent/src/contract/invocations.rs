@@ -4,6 +4,17 @@
 //! `error`, and the commit of the turn to the session are the turn's
 //! ([`crate::turn::Agent::answer`]).
 //!
+//! Two bodies are understood, told apart by their fields: `{"prompt": ...}`, answered in the
+//! agent's own event schema, and AG-UI's `RunAgentInput` (any of `threadId`, `runId`,
+//! `messages`), always answered as an SSE stream of AG-UI events ([`super::agui`], which
+//! also says how its thread, session and messages are read). A malformed `RunAgentInput` gets
+//! a 400 `{"error":"Invalid RunAgentInput","details":...}`.
+//!
+//! Both streams send an SSE comment line (`:`) after `App::keepalive` of silence, while the
+//! model or a tool is slow, so proxies do not cut an idle connection; SSE readers skip
+//! comment lines (<https://html.spec.whatwg.org/multipage/server-sent-events.html#event-stream-interpretation>),
+//! as the CLI's parser and `@ag-ui/client`'s (which reads `data:` lines only) do.
+//!
 //! The turn runs in its own task ([`super::run`]); the response owns it, so when the client
 //! goes away the response is dropped and the turn is aborted.
 
@@ -15,16 +26,23 @@ use agent_protocol::{Event, SCHEMA_VERSION};
 use axum::body::to_bytes;
 use axum::extract::{Request, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
-use axum::response::sse::{Event as SseEvent, Sse};
+use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
 use axum::response::{IntoResponse, Json, Response};
-use futures::StreamExt;
+use futures::{Stream, StreamExt};
 use inbound_auth::Caller;
 use serde_json::{Value, json};
 
+use super::agui::input::{RunAgentInput, prompt_of};
+use super::agui::translate::{AguiRun, agui_events};
 use super::context::InvocationContext;
 use super::run::{RunningTurn, start_turn};
 use super::{App, error_response, payload_too_large};
 use crate::turn::TurnError;
+
+/// Sent in place of an AG-UI event that could not be serialised (the events are plain
+/// strings and JSON values, so this is not expected to happen).
+const UNWRITABLE_AGUI_EVENT: &str =
+    r#"{"type":"RUN_ERROR","message":"an event could not be written","code":"InternalError"}"#;
 
 pub async fn handle(State(app): State<Arc<App>>, caller: Caller, request: Request) -> Response {
     let (parts, body) = request.into_parts();
@@ -41,6 +59,9 @@ pub async fn handle(State(app): State<Arc<App>>, caller: Caller, request: Reques
         Ok(payload) => payload,
         Err(e) => return error_response(StatusCode::BAD_REQUEST, "Invalid JSON", e),
     };
+    if RunAgentInput::is_meant(&payload) {
+        return agui_answer(&app, &caller, &parts.headers, context, payload);
+    }
     let Some(prompt) = payload
         .get("prompt")
         .and_then(Value::as_str)
@@ -59,19 +80,68 @@ pub async fn handle(State(app): State<Arc<App>>, caller: Caller, request: Reques
     let mut response = if accepts_json_only(&parts.headers) {
         json_answer(turn, &context).await
     } else {
-        let stream = turn.into_stream().map(|event| {
-            Ok::<_, Infallible>(
-                SseEvent::default()
-                    .json_data(&event)
-                    .unwrap_or_else(|_| SseEvent::default().data("{}")),
-            )
+        let frames = turn.into_stream().map(|event| {
+            SseEvent::default()
+                .json_data(&event)
+                .unwrap_or_else(|_| SseEvent::default().data("{}"))
         });
-        Sse::new(stream).into_response()
+        sse(&app, frames)
     };
+    with_session_header(&mut response, &context);
+    response
+}
+
+/// An AG-UI run: the input read, the session chosen (the header, else the thread), the turn
+/// started and its events sent as AG-UI events.
+fn agui_answer(
+    app: &Arc<App>,
+    caller: &Caller,
+    headers: &HeaderMap,
+    mut context: InvocationContext,
+    payload: Value,
+) -> Response {
+    let invalid = |e| error_response(StatusCode::BAD_REQUEST, "Invalid RunAgentInput", e);
+    let input = match RunAgentInput::parse(payload) {
+        Ok(input) => input,
+        Err(e) => return invalid(e),
+    };
+    let prompt = match prompt_of(&input) {
+        Ok(prompt) => prompt,
+        Err(e) => return invalid(e),
+    };
+    if !headers.contains_key(SESSION_ID) {
+        context.session_id = match input.thread_session_id() {
+            Ok(session_id) => session_id,
+            Err(e) => return invalid(e),
+        };
+    }
+    let turn = match start_turn(app, caller, &context, headers, &prompt) {
+        Ok(turn) => turn,
+        Err(refusal) => return refusal.into_response(),
+    };
+    let run = AguiRun::new(input.thread_id, input.run_id);
+    let frames = agui_events(turn.into_stream(), run).map(|event| {
+        SseEvent::default()
+            .json_data(&event)
+            .unwrap_or_else(|_| SseEvent::default().data(UNWRITABLE_AGUI_EVENT))
+    });
+    let mut response = sse(app, frames);
+    with_session_header(&mut response, &context);
+    response
+}
+
+/// An SSE answer of `frames`, with a comment line after each `App::keepalive` of silence.
+fn sse(app: &App, frames: impl Stream<Item = SseEvent> + Send + 'static) -> Response {
+    Sse::new(frames.map(Ok::<_, Infallible>))
+        .keep_alive(KeepAlive::new().interval(app.keepalive))
+        .into_response()
+}
+
+/// Names the session in the response, so a caller without the header learns it.
+fn with_session_header(response: &mut Response, context: &InvocationContext) {
     if let Ok(value) = HeaderValue::from_str(&context.session_id) {
         response.headers_mut().insert(SESSION_ID, value);
     }
-    response
 }
 
 fn accepts_json_only(headers: &HeaderMap) -> bool {

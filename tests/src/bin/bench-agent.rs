@@ -1,7 +1,8 @@
 //! Benchmark of the agent (`scripts/bench`): exec-to-healthy time, idle memory, the agent's
 //! own latency and CPU per model round trip with a stand-in model that answers at once, the same
-//! with traces exported over OTLP (to the receiver stand-in) to measure tracing's cost, and many
-//! streaming sessions at once. Prints a Markdown report for `BENCHMARKS.md`.
+//! with traces exported over OTLP (to the receiver stand-in) to measure tracing's cost, the same
+//! turns asked in AG-UI (a `RunAgentInput`, answered with AG-UI events) to compare the two
+//! protocols, and many streaming sessions at once. Prints a Markdown report for `BENCHMARKS.md`.
 
 use std::time::{Duration, Instant};
 
@@ -31,13 +32,15 @@ async fn main() -> anyhow::Result<()> {
         &client,
         &agent.base_url,
         "warm-up-session-0123456789abcdef0123456789",
+        Protocol::V1,
     )
     .await?;
     tokio::time::sleep(Duration::from_secs(1)).await;
     let idle_mib = memory_mib(pid, "VmRSS")?;
     let idle_anon_mib = memory_mib(pid, "RssAnon")?;
 
-    let untraced = turns(&bedrock, &agent, &client, "plain").await?;
+    let untraced = turns(&bedrock, &agent, &client, "plain", Protocol::V1).await?;
+    let agui = turns(&bedrock, &agent, &client, "agui", Protocol::AgUi).await?;
     let receiver = OtlpReceiver::start().await;
     // The exporter's production batching (the stand-in's short test delay removed).
     let mut traced_env = receiver.exporter_env();
@@ -48,7 +51,7 @@ async fn main() -> anyhow::Result<()> {
         .map(|(k, v)| (k.as_str(), v.as_str()))
         .collect();
     let traced_agent = Agent::start(&bedrock, None, &traced_env).await?;
-    let traced = turns(&bedrock, &traced_agent, &client, "traced").await?;
+    let traced = turns(&bedrock, &traced_agent, &client, "traced", Protocol::V1).await?;
     let exported = receiver.spans().len();
     drop(traced_agent);
     let (latencies, cpu_ms_per_turn) = (&untraced.latencies, untraced.cpu_ms_per_turn);
@@ -67,7 +70,13 @@ async fn main() -> anyhow::Result<()> {
         let client = client.clone();
         let base = agent.base_url.clone();
         streams.push(tokio::spawn(async move {
-            invoke(&client, &base, &format!("concurrent-session-{i:032}")).await
+            invoke(
+                &client,
+                &base,
+                &format!("concurrent-session-{i:032}"),
+                Protocol::V1,
+            )
+            .await
         }));
     }
     let mut errors = 0;
@@ -103,6 +112,12 @@ async fn main() -> anyhow::Result<()> {
         traced.cpu_ms_per_turn
     );
     println!(
+        "| the same asked in AG-UI (`RunAgentInput`, AG-UI events): latency p50, CPU per turn | {:.2} ms, {:.3} ms ({:+.1} % CPU against schema v1) |",
+        percentile(&agui.latencies, 0.5),
+        agui.cpu_ms_per_turn,
+        (agui.cpu_ms_per_turn / cpu_ms_per_turn - 1.0) * 100.0
+    );
+    println!(
         "| tracing's added cost per turn: latency p50, CPU | {:+.1} %, {:+.1} % |",
         (percentile(&traced.latencies, 0.5) / percentile(latencies, 0.5) - 1.0) * 100.0,
         (traced.cpu_ms_per_turn / cpu_ms_per_turn - 1.0) * 100.0
@@ -126,6 +141,7 @@ async fn turns(
     agent: &Agent,
     client: &reqwest::Client,
     label: &str,
+    protocol: Protocol,
 ) -> anyhow::Result<TurnCost> {
     let pid = agent.process.pid().context("agent pid")?;
     for _ in 0..ROUND_TRIPS {
@@ -139,6 +155,7 @@ async fn turns(
             client,
             &agent.base_url,
             &format!("{label}-round-trip-session-{i:032}"),
+            protocol,
         )
         .await?;
         latencies.push(started.elapsed().as_secs_f64() * 1000.0);
@@ -150,20 +167,49 @@ async fn turns(
     })
 }
 
-async fn invoke(client: &reqwest::Client, base: &str, session: &str) -> anyhow::Result<()> {
-    let body = client
+/// The two request bodies the agent answers on `/invocations`.
+#[derive(Debug, Clone, Copy)]
+enum Protocol {
+    /// `{"prompt"}`, answered with the agent's own events, ending in `done`.
+    V1,
+    /// An AG-UI `RunAgentInput`, answered with AG-UI events, ending in `RUN_FINISHED`.
+    AgUi,
+}
+
+async fn invoke(
+    client: &reqwest::Client,
+    base: &str,
+    session: &str,
+    protocol: Protocol,
+) -> anyhow::Result<()> {
+    let (body, last_type) = match protocol {
+        Protocol::V1 => (json!({"prompt": "hello"}), "done"),
+        Protocol::AgUi => (
+            json!({
+                "threadId": session,
+                "runId": format!("run-{session}"),
+                "messages": [{"id": "question-1", "role": "user", "content": "hello"}],
+                "tools": [],
+                "state": {},
+                "context": [],
+                "forwardedProps": {},
+            }),
+            "RUN_FINISHED",
+        ),
+    };
+    let answer = client
         .post(format!("{base}/invocations"))
         .header(SESSION_HEADER, session)
-        .json(&json!({"prompt": "hello"}))
+        .json(&body)
         .send()
         .await?
         .error_for_status()?
         .text()
         .await?;
-    let events = parse_sse(&body)?;
+    let events = parse_sse(&answer)?;
     match events.last() {
-        Some(last) if last["type"] == json!("done") => Ok(()),
-        other => bail!("the stream did not end with done: {other:?}"),
+        Some(last) if last["type"] == json!(last_type) => Ok(()),
+        other => bail!("the stream did not end with {last_type}: {other:?}"),
     }
 }
 
