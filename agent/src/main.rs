@@ -185,6 +185,7 @@ async fn run(config: Config) -> anyhow::Result<()> {
         max_request_bytes: config.max_request_bytes,
         keepalive: std::time::Duration::from_millis(config.streams.keepalive_ms),
         ending: CancellationToken::new(),
+        websockets: contract::websocket::Connections::default(),
     });
     let router = contract::router(app.clone(), inbound_auth::AuthLayer::new(authenticator));
     let (listener, address) = service_runtime::serve::bind(config.host, config.port).await?;
@@ -192,15 +193,18 @@ async fn run(config: Config) -> anyhow::Result<()> {
 
     let grace = config.shutdown.grace();
     let ending = app.ending.clone();
+    let draining = app.clone();
+    // Streams end shortly after `ending` fires; this bounds the wait if a client stops reading.
+    let linger = std::time::Duration::from_secs(2);
     let stages = service_runtime::serve::ShutdownStages {
         grace,
-        // Streams end shortly after `ending` fires; this bounds the wait if a client stops reading.
-        linger: std::time::Duration::from_secs(2),
+        linger,
         on_signal: Box::new(move || {
             tracing::info!(
                 grace_ms = u64::try_from(grace.as_millis()).unwrap_or(u64::MAX),
                 "shutdown requested; finishing running turns"
             );
+            draining.websockets.drain();
         }),
         on_grace_over: Box::new(move || {
             tracing::warn!("grace period over; ending the turns still running");
@@ -208,6 +212,16 @@ async fn run(config: Config) -> anyhow::Result<()> {
         }),
     };
     let stopped = service_runtime::serve::serve_until_shutdown(listener, router, stages).await?;
+    // WebSocket connections outlive their upgrade request, so serving can end before they do:
+    // the same grace for their runs, then `ending`, then the linger.
+    if tokio::time::timeout(grace, app.websockets.closed())
+        .await
+        .is_err()
+    {
+        tracing::warn!("grace period over; ending the WebSocket runs still going");
+        app.ending.cancel();
+        let _ = tokio::time::timeout(linger, app.websockets.closed()).await;
+    }
     if stopped == service_runtime::serve::Stopped::Abandoned {
         tracing::warn!("connections still open after the grace period; exiting");
     }

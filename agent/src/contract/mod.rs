@@ -1,11 +1,14 @@
 //! The AgentCore HTTP contract, on its own: `GET /ping` ([`health`]), `POST /invocations`
-//! ([`invocations`]) and the typed context built from AgentCore's headers ([`context`]).
+//! ([`invocations`]), `GET /ws` ([`websocket`]) and the typed context built from AgentCore's
+//! headers ([`context`]).
 //! Handlers here parse and answer; the turn itself is [`crate::turn`]'s business.
 
+pub mod agui;
 pub mod context;
 pub mod health;
 pub mod invocations;
 pub mod run;
+pub mod websocket;
 
 use std::sync::Arc;
 
@@ -37,12 +40,15 @@ pub struct App {
     pub keepalive: std::time::Duration,
     /// Cancelled when running turns must end (the shutdown grace period is over).
     pub ending: CancellationToken,
+    /// The open `/ws` connections, which the shutdown drains and waits for.
+    pub websockets: websocket::Connections,
 }
 
-/// The routes of the contract. `invocations_layer` wraps `/invocations` only (authentication);
+/// The routes of the contract. `auth_layer` wraps `/invocations` and `/ws` (authentication);
 /// `/ping` stays open for the platform's health checks. Inside it, `/invocations` bodies are
-/// bounded by `max_request_bytes`.
-pub fn router<L>(app: Arc<App>, invocations_layer: L) -> Router
+/// bounded by `max_request_bytes`; before it, a browser's token in the `/ws` subprotocols
+/// becomes the `Authorization` header it reads.
+pub fn router<L>(app: Arc<App>, auth_layer: L) -> Router
 where
     L: tower::Layer<axum::routing::Route> + Clone + Send + Sync + 'static,
     L::Service: tower::Service<axum::extract::Request, Error = std::convert::Infallible>
@@ -64,14 +70,21 @@ where
                     max_request_bytes,
                     payload_too_large_as_json,
                 ))
-                .route_layer(invocations_layer),
+                .route_layer(auth_layer.clone()),
+        )
+        // The server speaks HTTP/1.1, where a WebSocket upgrades with GET.
+        .route(
+            "/ws",
+            get(websocket::handle)
+                .route_layer(auth_layer)
+                .route_layer(middleware::map_request(websocket::bearer_from_subprotocol)),
         )
         .route("/ping", get(move || async move { Json(health.ping()) }))
         .fallback(|| async {
             error_response(
                 StatusCode::NOT_FOUND,
                 "Not found",
-                "this agent serves GET /ping and POST /invocations",
+                "this agent serves GET /ping, POST /invocations and GET /ws",
             )
         })
         .with_state(app)

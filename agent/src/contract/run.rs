@@ -34,6 +34,14 @@ pub struct RunningTurn {
 }
 
 impl RunningTurn {
+    /// Aborts the turn and hands back its event channel, which closes once the aborted task
+    /// has let go of the session; events still buffered are the caller's to discard.
+    pub fn abort(self) -> mpsc::Receiver<Event> {
+        let Self { events, abort } = self;
+        drop(abort);
+        events
+    }
+
     /// The events as a stream that keeps the turn alive while it is polled and aborts it when
     /// dropped.
     pub fn into_stream(self) -> impl futures::Stream<Item = Event> + Send + 'static {
