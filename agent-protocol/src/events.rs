@@ -16,13 +16,28 @@ use serde_json::Value;
 /// Version of this schema. Bumped only for changes a client could misread.
 pub const SCHEMA_VERSION: u32 = 1;
 
+/// The `done` stop reason of a turn that a Bedrock guardrail ended: the guardrail blocked the
+/// prompt (before any tool ran) or the answer. The turn's text is the guardrail's own blocked
+/// message, already streamed as `text_delta`, so a client that knows nothing of guardrails shows
+/// it as the answer; nothing of the turn is kept in the conversation.
+pub const GUARDRAIL_INTERVENED: &str = "guardrail_intervened";
+
 /// Token counts reported by the model, summed over the model calls of a turn.
+///
+/// With prompt caching, `input_tokens` counts only the input neither read from nor written to
+/// the cache, as Bedrock's `inputTokens` does; `cache_read_input_tokens` and
+/// `cache_write_input_tokens` are Bedrock's `cacheReadInputTokens` and `cacheWriteInputTokens`
+/// (<https://docs.aws.amazon.com/bedrock/latest/APIReference/API_runtime_TokenUsage.html>).
+/// Both were added within version 1: a reader without them ignores them, and a frame without
+/// them reads them as 0.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct Usage {
     pub input_tokens: u64,
     pub output_tokens: u64,
     pub total_tokens: u64,
+    pub cache_read_input_tokens: u64,
+    pub cache_write_input_tokens: u64,
 }
 
 impl std::ops::AddAssign for Usage {
@@ -30,6 +45,8 @@ impl std::ops::AddAssign for Usage {
         self.input_tokens += other.input_tokens;
         self.output_tokens += other.output_tokens;
         self.total_tokens += other.total_tokens;
+        self.cache_read_input_tokens += other.cache_read_input_tokens;
+        self.cache_write_input_tokens += other.cache_write_input_tokens;
     }
 }
 
@@ -113,8 +130,9 @@ pub enum Event {
         /// The whole answer of this turn.
         #[serde(default)]
         text: String,
-        /// Bedrock's stop reason of the last model call (`end_turn`, `max_tokens`, ...), or
-        /// `max_model_calls` when the turn hit the configured limit.
+        /// Bedrock's stop reason of the last model call (`end_turn`, `max_tokens`,
+        /// [`GUARDRAIL_INTERVENED`], ...), or `max_model_calls` when the turn hit the
+        /// configured limit.
         #[serde(default)]
         stop_reason: String,
         #[serde(default)]
@@ -261,11 +279,44 @@ mod tests {
                 usage: Usage {
                     input_tokens: 10,
                     output_tokens: 5,
-                    total_tokens: 15,
+                    total_tokens: 1215,
+                    cache_read_input_tokens: 1000,
+                    cache_write_input_tokens: 200,
                 },
                 model_calls: 1,
             },
-            r#"{"type":"done","text":"Hello","stop_reason":"end_turn","usage":{"input_tokens":10,"output_tokens":5,"total_tokens":15},"model_calls":1}"#,
+            r#"{"type":"done","text":"Hello","stop_reason":"end_turn","usage":{"input_tokens":10,"output_tokens":5,"total_tokens":1215,"cache_read_input_tokens":1000,"cache_write_input_tokens":200},"model_calls":1}"#,
+        );
+    }
+
+    #[test]
+    fn usage_without_cache_counts_reads_them_as_zero() {
+        let before_caching = json!({"type": "done", "text": "Hi", "stop_reason": "end_turn",
+            "usage": {"input_tokens": 10, "output_tokens": 5, "total_tokens": 15}});
+        let Event::Done { usage, .. } = Event::read(&before_caching) else {
+            panic!("not a done event");
+        };
+        assert_eq!(
+            usage,
+            Usage {
+                input_tokens: 10,
+                output_tokens: 5,
+                total_tokens: 15,
+                ..Usage::default()
+            }
+        );
+    }
+
+    #[test]
+    fn a_guardrail_intervention_is_a_done_with_the_blocked_message() {
+        assert_wire_form(
+            Event::Done {
+                text: "I can't help with that.".into(),
+                stop_reason: GUARDRAIL_INTERVENED.into(),
+                usage: Usage::default(),
+                model_calls: 1,
+            },
+            r#"{"type":"done","text":"I can't help with that.","stop_reason":"guardrail_intervened","usage":{"input_tokens":0,"output_tokens":0,"total_tokens":0,"cache_read_input_tokens":0,"cache_write_input_tokens":0},"model_calls":1}"#,
         );
     }
 

@@ -6,12 +6,18 @@
 //! must not continue a half-written line of text, so the renderer remembers whether the
 //! terminal's line is open and starts a new one (on stderr, keeping stdout the pure answer).
 //!
+//! A guardrail intervention (`done` with stop reason `guardrail_intervened`) reads as an
+//! answer: the guardrail's blocked message on stdout (the `done` text, should no delta have
+//! carried it), and one line on stderr saying the agent's guardrail stopped the question.
+//!
 //! For scripts (`--json`): every event exactly as received, one JSON object per line on
-//! stdout, and nothing else.
+//! stdout, and nothing else (the usage's cache read and write token counts included).
 
 use std::io::{self, Write};
 
 use serde_json::Value;
+
+use agent_protocol::events::GUARDRAIL_INTERVENED;
 
 use crate::error::Failure;
 use crate::events::{Event, tool_failure};
@@ -30,6 +36,8 @@ pub struct Renderer {
     line_open: bool,
     /// The answer text written last ended with a line end (or none was written).
     text_ended: bool,
+    /// Some answer text has been written.
+    text_written: bool,
     /// The tool call whose `→ name …` line waits for its result on the same line.
     pending_tool: Option<String>,
 }
@@ -40,6 +48,7 @@ impl Renderer {
             mode,
             line_open: false,
             text_ended: true,
+            text_written: false,
             pending_tool: None,
         }
     }
@@ -64,6 +73,7 @@ impl Renderer {
                 out.write_all(text.as_bytes())?;
                 out.flush()?;
                 self.text_ended = text.ends_with('\n');
+                self.text_written = true;
                 self.line_open = !self.text_ended;
             }
             Event::ToolCall { id, name, .. } => {
@@ -99,6 +109,27 @@ impl Renderer {
                     io::stderr(),
                     "↻ the model call is retried (attempt {attempt}: {reason}); the text since the last tool result starts again"
                 )?;
+            }
+            Event::Done {
+                text, stop_reason, ..
+            } if stop_reason == GUARDRAIL_INTERVENED => {
+                self.close_tool_line()?;
+                let mut out = io::stdout().lock();
+                if !self.text_written && !text.is_empty() {
+                    out.write_all(text.as_bytes())?;
+                    self.text_ended = text.ends_with('\n');
+                }
+                if !self.text_ended {
+                    out.write_all(b"\n")?;
+                    self.text_ended = true;
+                }
+                out.flush()?;
+                drop(out);
+                writeln!(
+                    io::stderr(),
+                    "⊘ the agent's guardrail stopped this question; nothing of it was kept in the conversation"
+                )?;
+                self.line_open = false;
             }
             Event::Done { .. } | Event::Error { .. } => {
                 self.close_tool_line()?;

@@ -32,9 +32,40 @@
 //! loudly; a stand-in started with a [`Fallback`] asks it for the turn instead (the standalone
 //! `bedrock-standin` binary, with [`crate::demo_model`]). Every request, accepted or not, is recorded ([`BedrockStandIn::requests`]).
 //!
-//! Usage is computed, not scripted: `inputTokens` is the request body's length in bytes / 4 and
+//! Usage is computed, not scripted: a request's input is its body's length in bytes / 4 and
 //! `outputTokens` the answer's characters (text and tool input JSON) / 4, both rounded up and at
-//! least 1; `totalTokens` is their sum.
+//! least 1.
+//!
+//! Prompt caching, as the stand-in accounts it (its own documented model of Bedrock's, which
+//! bills a cached prefix once as a write and then as reads:
+//! <https://docs.aws.amazon.com/bedrock/latest/userguide/prompt-caching.html>):
+//! - Cache points (`{"cachePoint": {"type": "default"}}`, optionally with `ttl` `5m` or `1h`)
+//!   are accepted where Bedrock takes them: in `system`, in `toolConfig.tools` and in message
+//!   content; at most [`MAX_CACHE_POINTS`] in a request. Any other `cachePoint` (not an object,
+//!   another `type`, an unknown field) is a `400 ValidationException`.
+//! - A cache point's prefix is everything before it in Bedrock's order: the tools, then the
+//!   system blocks. Its size is its compact JSON's length / 4; a prefix under
+//!   [`CACHE_MIN_TOKENS`] is not cached (Bedrock accepts such a cache point and caches nothing).
+//!   Cache points in messages are accepted and not accounted.
+//! - Prefixes are compared as received, key order included (this workspace's `serde_json` keeps
+//!   it), so a client that spells the same tools differently from one request to the next
+//!   misses, as it would on Bedrock, which matches prefixes exactly.
+//! - The longest prefix seen before (by any request to this stand-in; entries never expire) is
+//!   `cacheReadInputTokens`; the rest of the longest cacheable prefix is
+//!   `cacheWriteInputTokens`, and from then on that prefix is cached. `inputTokens` is the rest
+//!   of the input (at least 1) and `totalTokens` the sum of all four counts. Without cache
+//!   points the two cache counts are absent, as from a model call without caching.
+//!
+//! A guardrail ([`BedrockStandIn::set_guardrail`]) plays Bedrock Guardrails' word filter on the
+//! input: a request with `guardrailConfig` whose user text contains the trigger word (any case)
+//! consumes no turn (the model never runs) and is answered as Bedrock answers a blocked input
+//! (<https://docs.aws.amazon.com/bedrock/latest/userguide/guardrails-use-converse-api.html>):
+//! `messageStart`, the guardrail's blocked message as a text block, `messageStop` with
+//! `stopReason` `guardrail_intervened`, and `metadata` with the usage and
+//! `trace.guardrail` (`inputAssessment` keyed by the guardrail id, a `wordPolicy` custom word
+//! `BLOCKED`, and `actionReason` [`GUARDRAIL_ACTION_REASON`]); on `Converse`, the same as one
+//! document. `guardrailConfig` itself is checked as `GuardrailStreamConfiguration` is specified
+//! (identifier, version, `streamProcessingMode`, `trace`), with or without a guardrail set.
 //!
 //! In-stream throttling ([`Turn::ThrottleInStream`]) as `aws-sdk-bedrockruntime` 1.153 reports
 //! it from `EventReceiver::recv`, after the events sent before it (see `tests/bedrock_standin.rs`):
@@ -56,7 +87,7 @@
 //! The server stops when the [`BedrockStandIn`] is dropped: it stops accepting, closes idle
 //! connections, and ends any stream still pacing a [`Turn::SlowText`].
 
-use std::collections::VecDeque;
+use std::collections::{HashSet, VecDeque};
 use std::io;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -83,6 +114,25 @@ pub const PARTIAL_TEXT: &str = "Let me look that up for you.";
 
 /// The message of the throttling errors, as Bedrock words it.
 pub const THROTTLING_MESSAGE: &str = "Too many requests, please wait before trying again.";
+
+/// The smallest prefix the stand-in caches, in its tokens: Claude 3.7 Sonnet's (and the Sonnet
+/// and Opus 4 models') minimum per cache checkpoint on Bedrock.
+pub const CACHE_MIN_TOKENS: u64 = 1024;
+
+/// The most cache points Bedrock takes in one request.
+pub const MAX_CACHE_POINTS: usize = 4;
+
+/// The guardrail trace's `actionReason` when the stand-in's guardrail blocks an input.
+pub const GUARDRAIL_ACTION_REASON: &str = "Guardrail blocked.";
+
+/// The guardrail the stand-in plays ([`BedrockStandIn::set_guardrail`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StandInGuardrail {
+    /// A word that blocks any request whose user text contains it, in any case.
+    pub trigger: String,
+    /// What the guardrail answers instead of the model (its `blockedInputMessaging`).
+    pub blocked_input_message: String,
+}
 
 /// The largest request body accepted (conversations with tool results grow).
 const BODY_LIMIT: usize = 32 * 1024 * 1024;
@@ -256,6 +306,9 @@ pub type Fallback = Box<dyn Fn(&Value) -> Turn + Send + Sync>;
 
 struct Shared {
     script: Mutex<VecDeque<Turn>>,
+    guardrail: Mutex<Option<StandInGuardrail>>,
+    /// The prompt prefixes cached so far, as their JSON.
+    cached_prefixes: Mutex<HashSet<String>>,
     fallback: Option<Fallback>,
     requests: Mutex<Vec<RecordedRequest>>,
     disconnects: AtomicUsize,
@@ -297,6 +350,8 @@ impl BedrockStandIn {
         let (end_streams, streams_ended) = watch::channel(());
         let shared = Arc::new(Shared {
             script: Mutex::new(script),
+            guardrail: Mutex::new(None),
+            cached_prefixes: Mutex::new(HashSet::new()),
             fallback,
             requests: Mutex::new(Vec::new()),
             disconnects: AtomicUsize::new(0),
@@ -320,6 +375,11 @@ impl BedrockStandIn {
     /// Appends a turn to the script.
     pub fn push(&self, turn: Turn) {
         lock(&self.shared.script).push_back(turn);
+    }
+
+    /// Plays `guardrail` on every later request that carries a `guardrailConfig`.
+    pub fn set_guardrail(&self, guardrail: StandInGuardrail) {
+        *lock(&self.shared.guardrail) = Some(guardrail);
     }
 
     /// How many scripted turns have not been consumed yet.
@@ -456,6 +516,42 @@ async fn handle(
     if let Err(message) = validate(&request) {
         return validation(message);
     }
+    let cache = cache_usage(&shared, &request);
+    let input_tokens = tokens(body.len());
+    let blocked = lock(&shared.guardrail)
+        .clone()
+        .filter(|guardrail| blocks(guardrail, &request));
+    if let Some(guardrail) = blocked {
+        let answer = Answer {
+            input_tokens,
+            cache,
+            started,
+            request_id,
+        };
+        let identifier = request["guardrailConfig"]["guardrailIdentifier"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned();
+        let reply = Reply {
+            blocks: vec![Block::Text(guardrail.blocked_input_message.clone())],
+            stop_reason: "guardrail_intervened",
+            trace: Some(json!({ "guardrail": {
+                "inputAssessment": { identifier: { "wordPolicy": {
+                    "customWords": [{ "match": guardrail.trigger, "action": "BLOCKED", "detected": true }],
+                    "managedWordLists": [],
+                } } },
+                "actionReason": GUARDRAIL_ACTION_REASON,
+            } })),
+        };
+        return match operation {
+            Operation::ConverseStream => {
+                let mut events = Events::new();
+                events.reply(&reply, &answer, None);
+                event_stream_response(&shared, events, &answer)
+            }
+            Operation::Converse => converse_reply(&reply, &answer),
+        };
+    }
     let scripted = lock(&shared.script).pop_front();
     let Some(turn) = scripted.or_else(|| shared.fallback.as_ref().map(|decide| decide(&request)))
     else {
@@ -467,7 +563,8 @@ async fn handle(
     };
 
     let answer = Answer {
-        input_tokens: tokens(body.len()),
+        input_tokens,
+        cache,
         started,
         request_id,
     };
@@ -479,17 +576,40 @@ async fn handle(
 
 /// What every answer to one request shares.
 struct Answer {
+    /// The whole input, cached parts included.
     input_tokens: u64,
+    /// The cache accounting, for a request with cache points.
+    cache: Option<CacheUsage>,
     started: Instant,
     request_id: String,
 }
 
+/// Input tokens read from and written to the cache by one request.
+#[derive(Debug, Clone, Copy)]
+struct CacheUsage {
+    read: u64,
+    write: u64,
+}
+
 impl Answer {
     fn usage(&self, output_tokens: u64) -> Value {
+        let Some(cache) = self.cache else {
+            return json!({
+                "inputTokens": self.input_tokens,
+                "outputTokens": output_tokens,
+                "totalTokens": self.input_tokens + output_tokens,
+            });
+        };
+        let uncached = self
+            .input_tokens
+            .saturating_sub(cache.read + cache.write)
+            .max(1);
         json!({
-            "inputTokens": self.input_tokens,
+            "inputTokens": uncached,
             "outputTokens": output_tokens,
-            "totalTokens": self.input_tokens + output_tokens,
+            "totalTokens": uncached + output_tokens + cache.read + cache.write,
+            "cacheReadInputTokens": cache.read,
+            "cacheWriteInputTokens": cache.write,
         })
     }
 
@@ -506,10 +626,79 @@ fn tokens(characters: usize) -> u64 {
         .max(1)
 }
 
+/// The cache accounting of `request` (see the module doc), and the prefixes it makes cached;
+/// `None` when it has no cache point in `system` or `toolConfig.tools`.
+fn cache_usage(shared: &Shared, request: &Value) -> Option<CacheUsage> {
+    let is_cache_point = |block: &Value| block.get("cachePoint").is_some();
+    let tools = request["toolConfig"]["tools"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    let system = request["system"].as_array().cloned().unwrap_or_default();
+    // Each cache point's prefix, shortest first: the tools before it, or all the tools and the
+    // system blocks before it.
+    let mut prefixes = Vec::new();
+    for (i, tool) in tools.iter().enumerate() {
+        if is_cache_point(tool) {
+            prefixes.push(json!({ "tools": &tools[..i] }).to_string());
+        }
+    }
+    for (j, block) in system.iter().enumerate() {
+        if is_cache_point(block) {
+            prefixes.push(json!({ "tools": &tools, "system": &system[..j] }).to_string());
+        }
+    }
+    if prefixes.is_empty() {
+        return None;
+    }
+    let cacheable: Vec<(String, u64)> = prefixes
+        .into_iter()
+        .map(|prefix| {
+            let size = tokens(prefix.len());
+            (prefix, size)
+        })
+        .filter(|(_, size)| *size >= CACHE_MIN_TOKENS)
+        .collect();
+    let mut cached = lock(&shared.cached_prefixes);
+    let read = cacheable
+        .iter()
+        .filter(|(prefix, _)| cached.contains(prefix))
+        .map(|(_, size)| *size)
+        .max()
+        .unwrap_or(0);
+    let longest = cacheable.iter().map(|(_, size)| *size).max().unwrap_or(0);
+    cached.extend(cacheable.into_iter().map(|(prefix, _)| prefix));
+    Some(CacheUsage {
+        read,
+        write: longest - read,
+    })
+}
+
+/// Whether the stand-in's `guardrail` blocks `request`: it asks for a guardrail and some user
+/// text contains the trigger word. Tool results are not screened, as Bedrock does not screen
+/// them.
+fn blocks(guardrail: &StandInGuardrail, request: &Value) -> bool {
+    if request.get("guardrailConfig").is_none() {
+        return false;
+    }
+    let trigger = guardrail.trigger.to_lowercase();
+    request["messages"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|message| message["role"] == "user")
+        .filter_map(|message| message["content"].as_array())
+        .flatten()
+        .filter_map(|block| block["text"].as_str())
+        .any(|text| text.to_lowercase().contains(&trigger))
+}
+
 /// A complete assistant message.
 struct Reply {
     blocks: Vec<Block>,
     stop_reason: &'static str,
+    /// The metadata's `trace` (a guardrail's assessment).
+    trace: Option<Value>,
 }
 
 enum Block {
@@ -522,6 +711,7 @@ impl Reply {
         Self {
             blocks: vec![Block::Text(text)],
             stop_reason,
+            trace: None,
         }
     }
 
@@ -729,13 +919,14 @@ impl Events {
                 _ => Duration::ZERO,
             })
             .sum();
-        self.event(
-            "metadata",
-            json!({
-                "usage": answer.usage(reply.output_tokens()),
-                "metrics": { "latencyMs": answer.latency_ms(still_to_wait) },
-            }),
-        );
+        let mut metadata = json!({
+            "usage": answer.usage(reply.output_tokens()),
+            "metrics": { "latencyMs": answer.latency_ms(still_to_wait) },
+        });
+        if let Some(trace) = &reply.trace {
+            metadata["trace"] = trace.clone();
+        }
+        self.event("metadata", metadata);
     }
 
     /// `messageStart` and [`PARTIAL_TEXT`] as two deltas: the start of an answer that fails.
@@ -792,6 +983,7 @@ fn stream_response(shared: &Arc<Shared>, turn: Turn, answer: &Answer) -> Respons
             let reply = Reply {
                 blocks,
                 stop_reason: "tool_use",
+                trace: None,
             };
             events.reply(&reply, answer, None);
         }
@@ -838,6 +1030,11 @@ fn stream_response(shared: &Arc<Shared>, turn: Turn, answer: &Answer) -> Respons
         }
     }
 
+    event_stream_response(shared, events, answer)
+}
+
+/// `events` as a `200` event-stream answer.
+fn event_stream_response(shared: &Arc<Shared>, events: Events, answer: &Answer) -> Response {
     let body = paced_body(shared, events.steps);
     let mut response = Response::new(body);
     let headers = response.headers_mut();
@@ -926,6 +1123,7 @@ async fn converse_response(shared: &Arc<Shared>, turn: Turn, answer: &Answer) ->
                 .chain(calls.into_iter().map(Block::ToolUse))
                 .collect(),
             stop_reason: "tool_use",
+            trace: None,
         },
         Turn::SlowText {
             text,
@@ -970,12 +1168,20 @@ async fn converse_response(shared: &Arc<Shared>, turn: Turn, answer: &Answer) ->
             return response;
         }
     };
-    let body = json!({
+    converse_reply(&reply, answer)
+}
+
+/// A whole `Converse` answer.
+fn converse_reply(reply: &Reply, answer: &Answer) -> Response {
+    let mut body = json!({
         "output": { "message": { "role": "assistant", "content": reply.content_json() } },
         "stopReason": reply.stop_reason,
         "usage": answer.usage(reply.output_tokens()),
         "metrics": { "latencyMs": answer.latency_ms(Duration::ZERO) },
     });
+    if let Some(trace) = &reply.trace {
+        body["trace"] = trace.clone();
+    }
     let mut response = (StatusCode::OK, body.to_string()).into_response();
     let headers = response.headers_mut();
     headers.insert(
@@ -1057,6 +1263,9 @@ fn validate(request: &Value) -> Result<(), String> {
                     "messages.{i}.content.{j} must be a content block object."
                 ));
             };
+            if let Some(cache_point) = block.get("cachePoint") {
+                check_cache_point(cache_point, &format!("messages.{i}.content.{j}"))?;
+            }
             if let Some(text) = block.get("text") {
                 match text.as_str() {
                     Some(text) if !text.trim().is_empty() => {}
@@ -1144,7 +1353,8 @@ fn validate(request: &Value) -> Result<(), String> {
             return Err("toolConfig.tools must be a non-empty array.".into());
         };
         for (k, tool) in tools.iter().enumerate() {
-            if tool.get("cachePoint").is_some() {
+            if let Some(cache_point) = tool.get("cachePoint") {
+                check_cache_point(cache_point, &format!("toolConfig.tools.{k}"))?;
                 continue;
             }
             let spec = tool.get("toolSpec");
@@ -1164,10 +1374,32 @@ fn validate(request: &Value) -> Result<(), String> {
             }
         }
     }
-    if let Some(system) = request.get("system")
-        && !system.is_array()
-    {
-        return Err("The system field must be an array of system content blocks.".into());
+    match request.get("system") {
+        Some(Value::Array(system)) => {
+            for (k, block) in system.iter().enumerate() {
+                if let Some(cache_point) = block.get("cachePoint") {
+                    check_cache_point(cache_point, &format!("system.{k}"))?;
+                }
+            }
+        }
+        Some(_) => {
+            return Err("The system field must be an array of system content blocks.".into());
+        }
+        None => {}
+    }
+    let cache_points = ["system", "toolConfig", "messages"]
+        .iter()
+        .filter_map(|field| request.get(*field))
+        .map(count_cache_points)
+        .sum::<usize>();
+    if cache_points > MAX_CACHE_POINTS {
+        return Err(format!(
+            "A maximum of {MAX_CACHE_POINTS} cache points is allowed per request; this one has \
+             {cache_points}."
+        ));
+    }
+    if let Some(guardrail) = request.get("guardrailConfig") {
+        check_guardrail_config(guardrail)?;
     }
     if let Some(config) = request.get("inferenceConfig") {
         let Some(config) = config.as_object() else {
@@ -1187,6 +1419,84 @@ fn validate(request: &Value) -> Result<(), String> {
                 ));
             }
         }
+    }
+    Ok(())
+}
+
+/// A `cachePoint` as `CachePointBlock` is specified: `type` `default`, optionally a `ttl` of
+/// `5m` or `1h`, nothing else
+/// (<https://docs.aws.amazon.com/bedrock/latest/APIReference/API_runtime_CachePointBlock.html>).
+fn check_cache_point(cache_point: &Value, at: &str) -> Result<(), String> {
+    let Some(fields) = cache_point.as_object() else {
+        return Err(format!("{at}.cachePoint must be an object."));
+    };
+    if fields.get("type").and_then(Value::as_str) != Some("default") {
+        return Err(format!(
+            "{at}.cachePoint.type must be \"default\"; the value provided is not valid."
+        ));
+    }
+    if let Some(ttl) = fields.get("ttl")
+        && !matches!(ttl.as_str(), Some("5m" | "1h"))
+    {
+        return Err(format!("{at}.cachePoint.ttl must be \"5m\" or \"1h\"."));
+    }
+    if let Some(unknown) = fields
+        .keys()
+        .find(|key| !matches!(key.as_str(), "type" | "ttl"))
+    {
+        return Err(format!("{at}.cachePoint has an unknown field {unknown}."));
+    }
+    Ok(())
+}
+
+/// How many `cachePoint` blocks `value` holds at any depth.
+fn count_cache_points(value: &Value) -> usize {
+    match value {
+        Value::Object(fields) => {
+            usize::from(fields.contains_key("cachePoint"))
+                + fields.values().map(count_cache_points).sum::<usize>()
+        }
+        Value::Array(items) => items.iter().map(count_cache_points).sum(),
+        _ => 0,
+    }
+}
+
+/// A `guardrailConfig` as `GuardrailStreamConfiguration` is specified
+/// (<https://docs.aws.amazon.com/bedrock/latest/APIReference/API_runtime_GuardrailStreamConfiguration.html>).
+fn check_guardrail_config(config: &Value) -> Result<(), String> {
+    let text = |field: &str| config.get(field).and_then(Value::as_str);
+    let identifier = text("guardrailIdentifier").unwrap_or_default();
+    let plain_id = !identifier.is_empty()
+        && identifier
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit());
+    let arn = identifier.starts_with("arn:aws") && identifier.contains(":guardrail/");
+    if !(plain_id || arn) {
+        return Err(
+            "guardrailConfig.guardrailIdentifier must be a guardrail id or ARN.".to_owned(),
+        );
+    }
+    let version = text("guardrailVersion").unwrap_or_default();
+    let numbered = (1..=8).contains(&version.len())
+        && !version.starts_with('0')
+        && version.bytes().all(|b| b.is_ascii_digit());
+    if !(numbered || version == "DRAFT") {
+        return Err(
+            "guardrailConfig.guardrailVersion must be a version number or DRAFT.".to_owned(),
+        );
+    }
+    if let Some(mode) = config.get("streamProcessingMode")
+        && !matches!(mode.as_str(), Some("sync" | "async"))
+    {
+        return Err("guardrailConfig.streamProcessingMode must be sync or async.".to_owned());
+    }
+    if let Some(trace) = config.get("trace")
+        && !matches!(
+            trace.as_str(),
+            Some("enabled" | "disabled" | "enabled_full")
+        )
+    {
+        return Err("guardrailConfig.trace must be enabled, disabled or enabled_full.".to_owned());
     }
     Ok(())
 }

@@ -7,6 +7,10 @@
 //! A [`ModelError`] keeps the service's code and message for the logs (they may name the
 //! model's ARN, an account or an endpoint); the caller only ever gets
 //! [`ModelError::public_message`], one plain sentence per failure class, and the code.
+//!
+//! Every request carries the configured prompt cache points ([`CachePoints`]) and guardrail
+//! ([`Guardrail`]); the stream's metadata gives the usage, cache reads and writes included,
+//! and the guardrail's action reason when it intervened.
 
 use std::time::Duration;
 
@@ -17,12 +21,18 @@ use aws_config::timeout::TimeoutConfig;
 use aws_sdk_bedrockruntime::Client;
 use aws_sdk_bedrockruntime::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
 use aws_sdk_bedrockruntime::primitives::event_stream::EventReceiver;
+use std::collections::VecDeque;
+
 use aws_sdk_bedrockruntime::types::{
-    ContentBlockDelta, ContentBlockStart, ConverseStreamOutput, InferenceConfiguration, Message,
-    SystemContentBlock, ToolConfiguration, error::ConverseStreamOutputError,
+    CachePointBlock, CachePointType, ContentBlockDelta, ContentBlockStart, ConverseStreamOutput,
+    InferenceConfiguration, Message, SystemContentBlock, Tool, ToolConfiguration,
+    error::ConverseStreamOutputError,
 };
 use aws_smithy_types::event_stream::RawMessage;
 
+use super::caching::CachePoints;
+use super::guardrail::Guardrail;
+use super::stable_tools::StableTools;
 use crate::config::ModelConfig;
 
 /// What a model stream says, in order.
@@ -45,6 +55,10 @@ pub enum ModelEvent {
         reason: String,
     },
     Usage(Usage),
+    /// The guardrail's trace said why it acted (`actionReason`, such as `Guardrail blocked.`).
+    GuardrailAction {
+        reason: String,
+    },
 }
 
 /// Why a model call failed. The `Display` is for the logs.
@@ -85,6 +99,11 @@ impl ModelError {
             retryable,
             public,
         }
+    }
+
+    /// A request that could not be built; retrying cannot help.
+    pub(super) fn local(message: impl Into<String>) -> Self {
+        Self::new("RequestError", message, false)
     }
 
     /// The plain sentence for the caller: no cause, URL, ARN or type name.
@@ -211,6 +230,9 @@ pub struct Model {
     system: Vec<SystemContentBlock>,
     inference: InferenceConfiguration,
     stream_timeout: Duration,
+    cache_points: CachePoints,
+    guardrail: Option<Guardrail>,
+    stable_tools: StableTools,
 }
 
 /// What one call sends besides the fixed parts.
@@ -238,12 +260,24 @@ impl Model {
         if let Some(temperature) = config.temperature {
             inference = inference.temperature(temperature);
         }
+        let cache_points = CachePoints::for_model(config.prompt_caching, &config.model_id);
+        let guardrail = Guardrail::from_config(config);
+        tracing::info!(
+            model_id = %config.model_id,
+            cache_point_after_system = cache_points.system,
+            cache_point_after_tools = cache_points.tools,
+            guardrail = guardrail.as_ref().map(|g| g.identifier.as_str()),
+            "model calls configured"
+        );
         Self {
             client: Client::new(&sdk_config),
             model_id: config.model_id.clone(),
             system: vec![SystemContentBlock::Text(system_prompt)],
             inference: inference.build(),
             stream_timeout: Duration::from_millis(config.stream_timeout_ms),
+            cache_points,
+            guardrail,
+            stable_tools: StableTools::default(),
         }
     }
 
@@ -251,20 +285,37 @@ impl Model {
         &self.model_id
     }
 
+    pub fn guardrail(&self) -> Option<&Guardrail> {
+        self.guardrail.as_ref()
+    }
+
     /// Starts a ConverseStream call.
     pub async fn stream(&self, request: ModelRequest) -> Result<ModelStream, ModelError> {
         let mut system = self.system.clone();
+        // The configured prompt is the same for every caller; the suffix is not, so the cache
+        // point goes between them.
+        if self.cache_points.system {
+            system.push(SystemContentBlock::CachePoint(cache_point()?));
+        }
         if let Some(suffix) = request.system_suffix {
             system.push(SystemContentBlock::Text(suffix));
         }
+        let mut tools = request.tools.map(|tools| self.stable_tools.stable(tools));
+        if self.cache_points.tools
+            && let Some(config) = tools.as_mut()
+        {
+            config.tools.push(Tool::CachePoint(cache_point()?));
+        }
+        let guardrail = self.guardrail.as_ref().map(Guardrail::stream_configuration);
         let call = self
             .client
             .converse_stream()
             .model_id(&self.model_id)
             .set_system(Some(system))
             .set_messages(Some(request.messages))
-            .set_tool_config(request.tools)
+            .set_tool_config(tools)
             .inference_config(self.inference.clone())
+            .set_guardrail_config(guardrail)
             .send();
         let output = tokio::time::timeout(self.stream_timeout, call)
             .await
@@ -273,8 +324,17 @@ impl Model {
         Ok(ModelStream {
             receiver: output.stream,
             timeout: self.stream_timeout,
+            translated: VecDeque::new(),
         })
     }
+}
+
+/// A cache point of the default type, with the model's default time to live.
+fn cache_point() -> Result<CachePointBlock, ModelError> {
+    CachePointBlock::builder()
+        .r#type(CachePointType::Default)
+        .build()
+        .map_err(|error| ModelError::local(error.to_string()))
 }
 
 fn stream_timeout() -> ModelError {
@@ -285,12 +345,17 @@ fn stream_timeout() -> ModelError {
 pub struct ModelStream {
     receiver: EventReceiver<ConverseStreamOutput, ConverseStreamOutputError>,
     timeout: Duration,
+    /// Events of one stream output not yet returned (a metadata event gives two).
+    translated: VecDeque<ModelEvent>,
 }
 
 impl ModelStream {
     /// The next event, `None` at the end of the stream.
     pub async fn next(&mut self) -> Result<Option<ModelEvent>, ModelError> {
         loop {
+            if let Some(event) = self.translated.pop_front() {
+                return Ok(Some(event));
+            }
             let received = tokio::time::timeout(self.timeout, self.receiver.recv())
                 .await
                 .map_err(|_| stream_timeout())?
@@ -298,14 +363,34 @@ impl ModelStream {
             let Some(output) = received else {
                 return Ok(None);
             };
-            if let Some(event) = translate(output) {
-                return Ok(Some(event));
-            }
+            self.translated.extend(translate(output));
         }
     }
 }
 
-fn translate(output: ConverseStreamOutput) -> Option<ModelEvent> {
+fn translate(output: ConverseStreamOutput) -> Vec<ModelEvent> {
+    if let ConverseStreamOutput::Metadata(metadata) = output {
+        let count = |n: i32| u64::try_from(n).unwrap_or(0);
+        let usage = metadata.usage.map(|usage| {
+            ModelEvent::Usage(Usage {
+                input_tokens: count(usage.input_tokens),
+                output_tokens: count(usage.output_tokens),
+                total_tokens: count(usage.total_tokens),
+                cache_read_input_tokens: usage.cache_read_input_tokens.map_or(0, count),
+                cache_write_input_tokens: usage.cache_write_input_tokens.map_or(0, count),
+            })
+        });
+        let action = metadata
+            .trace
+            .and_then(|trace| trace.guardrail)
+            .and_then(|guardrail| guardrail.action_reason)
+            .map(|reason| ModelEvent::GuardrailAction { reason });
+        return usage.into_iter().chain(action).collect();
+    }
+    translate_content(output).into_iter().collect()
+}
+
+fn translate_content(output: ConverseStreamOutput) -> Option<ModelEvent> {
     match output {
         ConverseStreamOutput::ContentBlockStart(start) => match start.start {
             Some(ContentBlockStart::ToolUse(tool)) => Some(ModelEvent::ToolUseStart {
@@ -328,14 +413,6 @@ fn translate(output: ConverseStreamOutput) -> Option<ModelEvent> {
         }),
         ConverseStreamOutput::MessageStop(stop) => Some(ModelEvent::Stop {
             reason: stop.stop_reason.as_str().to_owned(),
-        }),
-        ConverseStreamOutput::Metadata(metadata) => metadata.usage.map(|usage| {
-            let count = |n: i32| u64::try_from(n).unwrap_or(0);
-            ModelEvent::Usage(Usage {
-                input_tokens: count(usage.input_tokens),
-                output_tokens: count(usage.output_tokens),
-                total_tokens: count(usage.total_tokens),
-            })
         }),
         _ => None,
     }

@@ -14,10 +14,15 @@
 //!   is told why in the system prompt, and a call it makes to one anyway gets the same words.
 //! - What reaches the caller when a turn fails is [`TurnError::public_message`], a short stable
 //!   sentence; the `Display` of the error, with its cause, is for the logs.
+//! - A guardrail intervention (stop reason `guardrail_intervened`) ends the turn at once: no
+//!   tool the response asked for runs, the guardrail's blocked message is the answer, and
+//!   nothing of the turn is committed, so the blocked prompt is not sent again with the next
+//!   one (Bedrock screens the whole conversation) and the session stays usable.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use agent_protocol::events::GUARDRAIL_INTERVENED;
 use agent_protocol::{Event, ToolStatus, Usage};
 use aws_sdk_bedrockruntime::types::{
     ContentBlock, ConversationRole, Message, ToolConfiguration, ToolUseBlock,
@@ -42,6 +47,9 @@ pub use answer::{Conversation, Invocation};
 
 /// Stop reason reported when a turn reaches the model-call limit.
 pub const MAX_MODEL_CALLS_REASON: &str = "max_model_calls";
+
+/// The answer of a guardrail intervention whose stream carried no blocked message.
+pub const GUARDRAIL_FALLBACK_TEXT: &str = "Sorry, I can't help with that request.";
 
 /// Why a turn ended without an answer. The `Display` names the cause, for the logs.
 #[derive(Debug, thiserror::Error)]
@@ -146,20 +154,27 @@ struct ModelResponse {
     tool_requests: Vec<ToolRequest>,
     stop_reason: String,
     usage: Usage,
+    /// The guardrail's `actionReason`, when its trace gave one.
+    guardrail_action: Option<String>,
 }
 
 impl Agent {
     /// Runs one turn on top of `history`, with tools scoped to `context`. The model is told
-    /// who the caller is.
+    /// who the caller is, and the conversation's `system_note` (what memory recalled).
     pub async fn run(
         &self,
         history: &[Message],
+        system_note: Option<&str>,
         prompt: &str,
         context: &CallContext,
         sink: &EventSink,
     ) -> Result<TurnOutcome, TurnError> {
         let (catalog, unavailable) = self.toolbox.catalog_for_turn(prompt, context).await;
         let mut system_suffix = context.access.describe();
+        if let Some(note) = system_note {
+            system_suffix.push('\n');
+            system_suffix.push_str(note);
+        }
         for note in unavailable {
             system_suffix.push('\n');
             system_suffix.push_str(&note);
@@ -183,6 +198,28 @@ impl Agent {
                 .await?;
             usage += response.usage;
             answer.push_str(&response.text);
+            if response.stop_reason == GUARDRAIL_INTERVENED {
+                if response.text.is_empty() {
+                    sink.send(Event::TextDelta {
+                        text: GUARDRAIL_FALLBACK_TEXT.to_owned(),
+                    })
+                    .await?;
+                    answer.push_str(GUARDRAIL_FALLBACK_TEXT);
+                }
+                tracing::info!(
+                    request_id = %context.request_id,
+                    model_calls,
+                    ignored_tool_calls = response.tool_requests.len(),
+                    "the guardrail intervened; the turn ends here and is not kept"
+                );
+                return Ok(TurnOutcome {
+                    new_messages: Vec::new(),
+                    text: answer,
+                    stop_reason: response.stop_reason,
+                    usage,
+                    model_calls,
+                });
+            }
             let mut content = Vec::new();
             if !response.text.is_empty() {
                 content.push(ContentBlock::Text(response.text.clone()));
@@ -258,7 +295,12 @@ impl Agent {
                 "gen_ai.request.model" = self.model.model_id(),
                 "gen_ai.usage.input_tokens" = tracing::field::Empty,
                 "gen_ai.usage.output_tokens" = tracing::field::Empty,
+                "gen_ai.usage.cache_read.input_tokens" = tracing::field::Empty,
+                "gen_ai.usage.cache_creation.input_tokens" = tracing::field::Empty,
                 "gen_ai.response.finish_reasons" = tracing::field::Empty,
+                "aws.bedrock.guardrail.id" = self.model.guardrail().map(|g| g.identifier.as_str()),
+                "aws.bedrock.guardrail.intervened" = tracing::field::Empty,
+                "aws.bedrock.guardrail.action_reason" = tracing::field::Empty,
                 "error.type" = tracing::field::Empty,
             );
             let streamed = self
@@ -267,12 +309,38 @@ impl Agent {
                 .await;
             match &streamed {
                 Ok(response) => {
-                    span.record("gen_ai.usage.input_tokens", response.usage.input_tokens);
-                    span.record("gen_ai.usage.output_tokens", response.usage.output_tokens);
+                    let usage = response.usage;
+                    // The semantic conventions count cached input within the input tokens
+                    // (<https://opentelemetry.io/docs/specs/semconv/gen-ai/gen-ai-spans/>);
+                    // Bedrock's `inputTokens` leaves it out.
+                    span.record(
+                        "gen_ai.usage.input_tokens",
+                        usage.input_tokens
+                            + usage.cache_read_input_tokens
+                            + usage.cache_write_input_tokens,
+                    );
+                    span.record("gen_ai.usage.output_tokens", usage.output_tokens);
+                    span.record(
+                        "gen_ai.usage.cache_read.input_tokens",
+                        usage.cache_read_input_tokens,
+                    );
+                    span.record(
+                        "gen_ai.usage.cache_creation.input_tokens",
+                        usage.cache_write_input_tokens,
+                    );
                     span.record(
                         "gen_ai.response.finish_reasons",
                         format!("[\"{}\"]", response.stop_reason),
                     );
+                    if self.model.guardrail().is_some() {
+                        span.record(
+                            "aws.bedrock.guardrail.intervened",
+                            response.stop_reason == GUARDRAIL_INTERVENED,
+                        );
+                    }
+                    if let Some(reason) = &response.guardrail_action {
+                        span.record("aws.bedrock.guardrail.action_reason", reason.as_str());
+                    }
                 }
                 Err(error) => {
                     span.record("error.type", error.error_type());
@@ -332,6 +400,7 @@ impl Agent {
                 ModelEvent::BlockStop { .. } => {}
                 ModelEvent::Stop { reason } => response.stop_reason = reason,
                 ModelEvent::Usage(usage) => response.usage = usage,
+                ModelEvent::GuardrailAction { reason } => response.guardrail_action = Some(reason),
             }
         }
         response.tool_requests = pending

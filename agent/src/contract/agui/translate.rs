@@ -7,7 +7,12 @@
 //!
 //! Message ids are the run id and a counter (`<runId>-1`, `<runId>-2`, ...), so they are
 //! stable for a run and never clash between runs of a thread. Tool call ids are the model's.
+//!
+//! A guardrail intervention is an ordinary finished run: the guardrail's blocked message is the
+//! assistant's text and `result.stopReason` is `guardrail_intervened`. Should its text not have
+//! been streamed, the `done` event's text becomes the message, so a chat always shows it.
 
+use agent_protocol::events::GUARDRAIL_INTERVENED;
 use agent_protocol::{Event, Usage};
 use futures::{Stream, StreamExt};
 use serde_json::{Value, json};
@@ -28,6 +33,8 @@ pub struct AguiRun {
     response_message: Option<String>,
     /// Whether that message's text is open (started, not ended).
     text_open: bool,
+    /// Whether the run has shown any text.
+    text_seen: bool,
     /// Whether the run's last event has been produced.
     ended: bool,
 }
@@ -40,6 +47,7 @@ impl AguiRun {
             messages: 0,
             response_message: None,
             text_open: false,
+            text_seen: false,
             ended: false,
         }
     }
@@ -56,6 +64,7 @@ impl AguiRun {
             }],
             Event::TextDelta { text } if text.is_empty() => Vec::new(),
             Event::TextDelta { text } => {
+                self.text_seen = true;
                 let mut events = Vec::new();
                 if !self.text_open {
                     let message_id = self.next_message_id();
@@ -134,12 +143,16 @@ impl AguiRun {
                 events
             }
             Event::Done {
+                text,
                 stop_reason,
                 usage,
                 model_calls,
-                ..
             } => {
-                let mut events = self.end_text();
+                let mut events = Vec::new();
+                if stop_reason == GUARDRAIL_INTERVENED && !self.text_seen && !text.is_empty() {
+                    events.extend(self.translate(Event::TextDelta { text }));
+                }
+                events.extend(self.end_text());
                 self.ended = true;
                 events.push(AguiEvent::RunFinished {
                     thread_id: self.thread_id.clone(),
@@ -265,6 +278,37 @@ mod tests {
             usage: Usage::default(),
             model_calls: 1,
         }
+    }
+
+    #[test]
+    fn a_guardrail_intervention_shows_its_blocked_message_even_if_not_streamed() {
+        let blocked = Event::Done {
+            text: "I can't help with that.".into(),
+            stop_reason: GUARDRAIL_INTERVENED.into(),
+            usage: Usage::default(),
+            model_calls: 1,
+        };
+        let out = run_of(vec![start(), blocked.clone()]);
+        assert_eq!(
+            types(&out),
+            [
+                "RUN_STARTED",
+                "TEXT_MESSAGE_START",
+                "TEXT_MESSAGE_CONTENT",
+                "TEXT_MESSAGE_END",
+                "RUN_FINISHED"
+            ]
+        );
+        let content = serde_json::to_value(&out[2]).expect("serialises");
+        assert_eq!(content["delta"], json!("I can't help with that."));
+        let finished = serde_json::to_value(&out[4]).expect("serialises");
+        assert_eq!(
+            finished["result"]["stopReason"],
+            json!("guardrail_intervened")
+        );
+
+        let streamed = run_of(vec![start(), text("I can't help with that."), blocked]);
+        assert_eq!(types(&streamed), types(&out), "the text is not shown twice");
     }
 
     #[test]
