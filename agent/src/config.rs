@@ -72,6 +72,10 @@ pub struct Config {
     /// Where traces go (`AGENT_OBSERVABILITY_ENABLED`, `OTEL_EXPORTER_OTLP_*`).
     #[command(flatten)]
     pub telemetry: service_runtime::telemetry::TelemetryArgs,
+    #[command(flatten)]
+    pub cors: CorsConfig,
+    #[command(flatten)]
+    pub memory: MemoryConfig,
 }
 
 impl Config {
@@ -265,6 +269,74 @@ pub struct ModelConfig {
         default_value_t = 60_000
     )]
     pub stream_timeout_ms: u64,
+    /// Bedrock prompt caching: cache points after the system prompt and after the tool specs.
+    /// `auto` sets them where the model is known to take them (`model::caching`).
+    #[arg(
+        long,
+        env = "PROMPT_CACHING",
+        value_name = "PROMPT_CACHING",
+        value_enum,
+        default_value_t = PromptCaching::Auto
+    )]
+    pub prompt_caching: PromptCaching,
+    /// Bedrock guardrail applied to every model call (its id or ARN); none when unset.
+    #[arg(
+        long,
+        env = "GUARDRAIL_ID",
+        value_name = "GUARDRAIL_ID",
+        requires = "guardrail_version"
+    )]
+    pub guardrail_id: Option<String>,
+    /// Version of that guardrail: a number, or `DRAFT`.
+    #[arg(
+        long,
+        env = "GUARDRAIL_VERSION",
+        value_name = "GUARDRAIL_VERSION",
+        requires = "guardrail_id",
+        value_parser = guardrail_version
+    )]
+    pub guardrail_version: Option<String>,
+    /// How the guardrail screens a streamed answer: `sync` holds each chunk until it is
+    /// checked; `async` sends chunks at once and checks them alongside (no PII masking).
+    #[arg(
+        long,
+        env = "GUARDRAIL_STREAM_MODE",
+        value_name = "GUARDRAIL_STREAM_MODE",
+        value_enum,
+        default_value_t = GuardrailStreamMode::Sync
+    )]
+    pub guardrail_stream_mode: GuardrailStreamMode,
+}
+
+/// Whether model calls carry prompt cache points.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum PromptCaching {
+    /// Where the model is known to support them.
+    Auto,
+    /// After the system prompt and after the tool specs, whatever the model.
+    On,
+    Off,
+}
+
+/// Bedrock's `streamProcessingMode` for a guardrail on ConverseStream
+/// (<https://docs.aws.amazon.com/bedrock/latest/userguide/guardrails-streaming.html>).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum GuardrailStreamMode {
+    Sync,
+    Async,
+}
+
+/// A guardrail version as `GuardrailStreamConfiguration` takes it: `[1-9][0-9]{0,7}` or
+/// `DRAFT` (<https://docs.aws.amazon.com/bedrock/latest/APIReference/API_runtime_GuardrailStreamConfiguration.html>).
+fn guardrail_version(text: &str) -> Result<String, String> {
+    let numbered = (1..=8).contains(&text.len())
+        && !text.starts_with('0')
+        && text.bytes().all(|b| b.is_ascii_digit());
+    if numbered || text == "DRAFT" {
+        Ok(text.to_owned())
+    } else {
+        Err("a guardrail version is a number from 1 or DRAFT".to_owned())
+    }
 }
 
 /// Conversation memory.
@@ -341,6 +413,65 @@ fn parse_sources(text: &str) -> Result<McpSources, String> {
         }
     }
     Ok(McpSources(sources))
+}
+
+/// Cross-origin access for a browser page on another origin (`contract::cors`).
+#[derive(Debug, Clone, Args)]
+pub struct CorsConfig {
+    /// Exact origins (`scheme://host[:port]`, comma-separated) whose pages may call
+    /// `POST /invocations` from a browser; empty (the default) turns CORS off. No wildcards.
+    #[arg(
+        long = "cors-allowed-origins",
+        env = "CORS_ALLOWED_ORIGINS",
+        value_name = "CORS_ALLOWED_ORIGINS",
+        default_value = ""
+    )]
+    pub allowed_origins: String,
+}
+
+/// Durable short-term memory in AgentCore Memory (`agent/src/memory/`): off unless `MEMORY_ID`
+/// is set. Its endpoint is the AWS SDK's standard `AWS_ENDPOINT_URL_BEDROCK_AGENTCORE`.
+#[derive(Debug, Clone, Args)]
+pub struct MemoryConfig {
+    /// The AgentCore Memory resource (id or ARN) that keeps conversations past this process;
+    /// unset keeps them in process only.
+    #[arg(long, env = "MEMORY_ID", value_name = "MEMORY_ID")]
+    pub memory_id: Option<String>,
+    /// Timeout of one Memory call (retries included), in milliseconds; a restore that takes
+    /// longer starts the session empty.
+    #[arg(
+        long,
+        env = "MEMORY_TIMEOUT_MS",
+        value_name = "MEMORY_TIMEOUT_MS",
+        default_value_t = 3000
+    )]
+    pub memory_timeout_ms: u64,
+    /// Completed turns waiting to be written to Memory; a turn beyond it is not stored.
+    #[arg(
+        long,
+        env = "MEMORY_WRITE_QUEUE",
+        value_name = "MEMORY_WRITE_QUEUE",
+        default_value_t = 256
+    )]
+    pub memory_write_queue: usize,
+    /// Long-term memory: the namespace of the caller's memory records, `{actorId}` standing for
+    /// the caller's actor id (e.g. `/support/{actorId}/facts`, the memory strategy's
+    /// namespace); the records most relevant to a session's first question join its system
+    /// prompt. Unset retrieves none.
+    #[arg(
+        long,
+        env = "MEMORY_RECALL_NAMESPACE",
+        value_name = "MEMORY_RECALL_NAMESPACE"
+    )]
+    pub memory_recall_namespace: Option<String>,
+    /// Most bytes of recalled records added to a session's system prompt.
+    #[arg(
+        long,
+        env = "MEMORY_RECALL_BYTES",
+        value_name = "MEMORY_RECALL_BYTES",
+        default_value_t = 2000
+    )]
+    pub memory_recall_bytes: usize,
 }
 
 #[cfg(test)]

@@ -3,7 +3,8 @@
 //! Serves the AgentCore HTTP contract on port 8080 ([`contract`]); each invocation runs a turn
 //! of the Bedrock tool loop ([`turn`]) over the model adapter ([`model`]) and the tools
 //! ([`tools`]: the Aurora tools over the Data API, [`aurora`], and MCP servers reached through
-//! [`sources`]), with per-session memory ([`session`]). Configuration comes from environment variables
+//! [`sources`]), with per-session memory ([`session`], kept in AgentCore Memory too with
+//! `MEMORY_ID`: [`memory`]). Configuration comes from environment variables
 //! ([`config`], `agent --help`), read once here. Start-up makes no network call: tools are
 //! listed in the background, credentials resolve on first use.
 //!
@@ -12,6 +13,7 @@
 mod aurora;
 mod config;
 mod contract;
+mod memory;
 mod model;
 mod session;
 mod sources;
@@ -186,8 +188,13 @@ async fn run(config: Config) -> anyhow::Result<()> {
         keepalive: std::time::Duration::from_millis(config.streams.keepalive_ms),
         ending: CancellationToken::new(),
         websockets: contract::websocket::Connections::default(),
+        memory: memory::Memory::start(&sdk, &config.memory),
     });
     let router = contract::router(app.clone(), inbound_auth::AuthLayer::new(authenticator));
+    let router = match contract::cors::layer(&config.cors).map_err(anyhow::Error::msg)? {
+        Some(cors) => router.layer(cors),
+        None => router,
+    };
     let (listener, address) = service_runtime::serve::bind(config.host, config.port).await?;
     tracing::info!(%address, model_id = %app.agent.model.model_id(), "listening");
 
@@ -224,6 +231,9 @@ async fn run(config: Config) -> anyhow::Result<()> {
     }
     if stopped == service_runtime::serve::Stopped::Abandoned {
         tracing::warn!("connections still open after the grace period; exiting");
+    }
+    if let Some(memory) = &app.memory {
+        memory.finish(linger).await;
     }
     stopping.cancel();
     tracing::info!("stopped");

@@ -13,6 +13,10 @@
 //! session that is already answering gets [`SessionError::Busy`] (HTTP 409) instead of
 //! interleaving with the first. A turn works on its own new messages and commits them only
 //! when it completes, so a failed or abandoned turn leaves the history as it was.
+//!
+//! With durable memory on (`crate::memory`), a session this process has just created
+//! [awaits its restore](History::awaits_restore): its owner's earlier turns in that session
+//! are replayed into it before its first turn, within the same byte budget.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -67,6 +71,12 @@ impl SessionOwner {
         Self(Sha256::digest(identity.as_bytes()).into())
     }
 
+    /// The whole digest in hex: the caller's stable id where one is stored outside this
+    /// process (the AgentCore Memory actor).
+    pub fn digest_hex(&self) -> String {
+        self.0.iter().map(|b| format!("{b:02x}")).collect()
+    }
+
     /// The first 8 bytes of the digest in hex: enough to tell two owners apart in a log.
     pub fn short_hash(&self) -> String {
         self.0[..8].iter().map(|b| format!("{b:02x}")).collect()
@@ -84,11 +94,40 @@ impl std::fmt::Debug for SessionOwner {
 pub struct History {
     messages: Vec<Message>,
     bytes: usize,
+    /// Whether the earlier turns kept outside this process were asked for already.
+    restored: bool,
+    /// What long-term memory recalled about the caller, for the system prompt.
+    recalled: Option<String>,
 }
 
 impl History {
     pub fn messages(&self) -> &[Message] {
         &self.messages
+    }
+
+    /// Whether this session's earlier turns are still to be read from durable memory: true
+    /// for a session this process has just created, until [`Self::restore`] runs.
+    pub fn awaits_restore(&self) -> bool {
+        !self.restored
+    }
+
+    /// What long-term memory recalled about the caller when the session started.
+    pub fn recalled(&self) -> Option<&str> {
+        self.recalled.as_deref()
+    }
+
+    /// Keeps what long-term memory recalled, for every turn of the session.
+    pub fn set_recalled(&mut self, note: Option<String>) {
+        self.recalled = note;
+    }
+
+    /// Replays earlier turns, oldest first, within `budget` (the oldest exchanges dropped as
+    /// in [`Self::commit`]). Called once per session, with no turns when none could be read.
+    pub fn restore(&mut self, turns: Vec<Vec<Message>>, budget: usize) {
+        self.restored = true;
+        for turn in turns {
+            self.commit(turn, budget);
+        }
     }
 
     /// Appends a completed turn's messages, then drops the oldest exchanges while the history
@@ -374,6 +413,29 @@ mod tests {
             }),
             Some("ignored when a token was verified"),
         )
+    }
+
+    #[test]
+    fn a_restore_runs_once_and_keeps_the_budget() {
+        let mut history = History::default();
+        assert!(history.awaits_restore(), "a new session awaits its restore");
+        history.restore(
+            vec![exchange_with_tool("one"), exchange_with_tool("two")],
+            300,
+        );
+        assert!(!history.awaits_restore());
+        assert_eq!(
+            history.messages().len(),
+            4,
+            "the newest exchange within the budget"
+        );
+        assert!(matches!(&history.messages()[0].content()[0], ContentBlock::Text(t) if t == "two"));
+        let mut empty = History::default();
+        empty.restore(Vec::new(), 300);
+        assert!(
+            !empty.awaits_restore(),
+            "a failed restore is not tried again"
+        );
     }
 
     #[test]

@@ -12,6 +12,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 pub mod agent;
+pub mod agentcore_memory;
 pub mod agentcore_runtime;
 pub mod agui_client;
 pub mod aurora;
@@ -33,4 +34,5 @@ pub mod rds_data;
 pub mod serving;
 pub mod stacks;
 pub mod tool_probe;
+pub mod web;
 pub mod workspace;

@@ -27,8 +27,9 @@ use serde_json::{Value, json};
 use system_tests::process::{ServerProcess, assert_refuses_config};
 use system_tests::workspace;
 
-/// The templates, in deploy order.
-const TEMPLATES: &[&str] = &["network", "data", "images", "identity", "runtimes"];
+/// The templates, in deploy order (`web` by scripts/deploy-web; tests/tests/deploy_web.rs
+/// checks it further).
+const TEMPLATES: &[&str] = &["network", "data", "images", "identity", "runtimes", "web"];
 
 fn template_path(name: &str) -> PathBuf {
     workspace::root()
@@ -980,9 +981,14 @@ fn the_agent_reads_the_customer_from_id_tokens_and_users_cannot_write_it() {
 /// SDK fluent calls -> the IAM actions they need (the Data API reads the database secret, and
 /// AgentCore Identity the provider's client secret, with the caller's permissions).
 const OPERATIONS: &[(&str, &[&str])] = &[
+    // With the guardrail the deployment configures (GUARDRAIL_ID), ConverseStream also applies
+    // it with the caller's permissions (tests/tests/deploy_guardrail.rs).
     (
         "converse_stream",
-        &["bedrock:InvokeModelWithResponseStream"],
+        &[
+            "bedrock:InvokeModelWithResponseStream",
+            "bedrock:ApplyGuardrail",
+        ],
     ),
     ("converse", &["bedrock:InvokeModel"]),
     ("invoke_model", &["bedrock:InvokeModel"]),
@@ -1008,6 +1014,12 @@ const OPERATIONS: &[(&str, &[&str])] = &[
     (
         "get_workload_access_token",
         &["bedrock-agentcore:GetWorkloadAccessToken"],
+    ),
+    ("create_event", &["bedrock-agentcore:CreateEvent"]),
+    ("list_events", &["bedrock-agentcore:ListEvents"]),
+    (
+        "retrieve_memory_records",
+        &["bedrock-agentcore:RetrieveMemoryRecords"],
     ),
     ("get_item", &["dynamodb:GetItem"]),
     ("query", &["dynamodb:Query"]),

@@ -138,7 +138,7 @@ fn allowed_imports(module: &str) -> Option<&'static [&'static str]> {
     Some(match module {
         "main" => return None,
         // HTTP handlers parse and answer; they may call into everything below them.
-        "contract" => &["config", "session", "turn", "tools", "model"],
+        "contract" => &["config", "session", "turn", "tools", "model", "memory"],
         // The loop decides: it uses the tools and the model, never the HTTP layer.
         "turn" => &["config", "tools", "model"],
         "session" => &["config", "model"],
@@ -148,6 +148,7 @@ fn allowed_imports(module: &str) -> Option<&'static [&'static str]> {
         "config" => &["sources"],
         // Adapters talk to AWS and MCP and know nothing of the agent above them.
         "model" => &["config"],
+        "memory" => &["config", "model"],
         "aurora" => &[],
         "sources" => &[],
         other => panic!("no rule for agent module {other}: add it here and to ARCHITECTURE.md"),

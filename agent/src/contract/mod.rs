@@ -5,6 +5,7 @@
 
 pub mod agui;
 pub mod context;
+pub mod cors;
 pub mod health;
 pub mod invocations;
 pub mod run;
@@ -42,6 +43,8 @@ pub struct App {
     pub ending: CancellationToken,
     /// The open `/ws` connections, which the shutdown drains and waits for.
     pub websockets: websocket::Connections,
+    /// Durable short-term memory (AgentCore Memory), when `MEMORY_ID` is set.
+    pub memory: Option<Arc<crate::memory::Memory>>,
 }
 
 /// The routes of the contract. `auth_layer` wraps `/invocations` and `/ws` (authentication);

@@ -6,6 +6,11 @@
 //! The task holds the session and a busy mark for `/ping`. The [`RunningTurn`] owns an abort
 //! handle: dropping it (the client went away, or asked to cancel) aborts the task, and the
 //! model stream and running tool calls stop with it.
+//!
+//! With durable memory on, the task first restores a session this process has just created
+//! (its caller's earlier turns, read under the caller's own actor: never the turns of whoever
+//! else once used the session id), and a committed turn is queued for writing; a Memory
+//! failure is a log line, never a failed turn.
 
 use std::sync::Arc;
 
@@ -20,6 +25,7 @@ use tracing::Instrument;
 
 use super::context::InvocationContext;
 use super::{App, error_response};
+use crate::memory::{Memory, MemoryKey};
 use crate::session::{History, SessionError, SessionOwner};
 use crate::tools::CallContext;
 use crate::turn::{Conversation, EventSink, Invocation};
@@ -110,9 +116,15 @@ pub fn start_turn(
             request_id: context.request_id.clone(),
         },
     };
-    let conversation = SessionConversation {
+    let memory = app.memory.as_ref().map(|memory| RecordedIn {
+        memory: memory.clone(),
+        key: MemoryKey::new(&owner.digest_hex(), &context.session_id),
+        request_id: context.request_id.clone(),
+    });
+    let mut conversation = SessionConversation {
         history,
         budget: app.sessions.history_budget,
+        memory,
     };
     let (tx, events) = mpsc::channel(EVENT_BUFFER);
     let busy = app.health.busy();
@@ -120,6 +132,7 @@ pub fn start_turn(
     let task = tokio::spawn(
         async move {
             let _busy = busy;
+            conversation.restore_if_new(&invocation.prompt).await;
             let sink = EventSink(tx);
             turn_app
                 .agent
@@ -170,10 +183,56 @@ impl Drop for AbortOnDrop {
     }
 }
 
-/// The session's history as the turn's conversation, kept within the session byte budget.
+/// The session's history as the turn's conversation, kept within the session byte budget,
+/// and recorded in durable memory when that is on.
 struct SessionConversation {
     history: OwnedMutexGuard<History>,
     budget: usize,
+    memory: Option<RecordedIn>,
+}
+
+/// Where a session's turns are recorded: the memory, the caller's key, and the request id
+/// the logs name.
+struct RecordedIn {
+    memory: Arc<Memory>,
+    key: MemoryKey,
+    request_id: String,
+}
+
+impl SessionConversation {
+    /// Replays the caller's earlier turns from memory into a session this process has just
+    /// created, and keeps what long-term memory recalls for `question`; an outage or timeout
+    /// leaves it empty, with a log line.
+    async fn restore_if_new(&mut self, question: &str) {
+        let Some(recorded) = &self.memory else {
+            return;
+        };
+        if !self.history.awaits_restore() {
+            return;
+        }
+        let turns = match recorded.memory.restore(&recorded.key, self.budget).await {
+            Ok(turns) => turns,
+            Err(error) => {
+                tracing::warn!(
+                    session_id = %recorded.key.session_id,
+                    request_id = %recorded.request_id,
+                    %error,
+                    "the session could not be restored from memory; it starts empty"
+                );
+                Vec::new()
+            }
+        };
+        self.history.restore(turns, self.budget);
+        match recorded.memory.recall(&recorded.key, question).await {
+            Ok(note) => self.history.set_recalled(note),
+            Err(error) => tracing::warn!(
+                session_id = %recorded.key.session_id,
+                request_id = %recorded.request_id,
+                %error,
+                "long-term memory could not be recalled; the session starts without it"
+            ),
+        }
+    }
 }
 
 impl Conversation for SessionConversation {
@@ -181,7 +240,22 @@ impl Conversation for SessionConversation {
         self.history.messages()
     }
 
+    fn system_note(&self) -> Option<&str> {
+        self.history.recalled()
+    }
+
     fn commit(&mut self, new_messages: Vec<Message>) {
+        // A turn that keeps nothing (a guardrail stopped it) is no event either.
+        let recorded = self
+            .memory
+            .as_ref()
+            .filter(|_| !new_messages.is_empty())
+            .map(|_| new_messages.clone());
         self.history.commit(new_messages, self.budget);
+        if let (Some(memory), Some(messages)) = (&self.memory, recorded) {
+            memory
+                .memory
+                .record_turn(memory.key.clone(), messages, &memory.request_id);
+        }
     }
 }

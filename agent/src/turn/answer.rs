@@ -22,6 +22,11 @@ pub trait Conversation {
     fn messages(&self) -> &[Message];
     /// Appends a completed turn's messages.
     fn commit(&mut self, new_messages: Vec<Message>);
+    /// A note for the system prompt that belongs to this conversation (what memory recalled
+    /// about the caller), if any.
+    fn system_note(&self) -> Option<&str> {
+        None
+    }
 }
 
 /// What one request asks of the agent, and who asks it.
@@ -56,7 +61,7 @@ impl Agent {
         }
         // Boxed: the loop's future inline here overflows the compiler's layout depth limit.
         let outcome = tokio::select! {
-            outcome = Box::pin(self.run(conversation.messages(), &invocation.prompt, context, sink)) => outcome,
+            outcome = Box::pin(self.run(conversation.messages(), conversation.system_note(), &invocation.prompt, context, sink)) => outcome,
             () = ending.cancelled() => Err(TurnError::ShuttingDown),
         };
         match outcome {

@@ -2,13 +2,16 @@
 //! own latency and CPU per model round trip with a stand-in model that answers at once, the same
 //! with traces exported over OTLP (to the receiver stand-in) to measure tracing's cost, the same
 //! turns asked in AG-UI (a `RunAgentInput`, answered with AG-UI events) to compare the two
-//! protocols, and many streaming sessions at once. Prints a Markdown report for `BENCHMARKS.md`.
+//! protocols, the same with durable memory on (AgentCore Memory, against the in-process
+//! Memory stand-in: moto has no Memory data plane) to measure its added latency, and many
+//! streaming sessions at once. Prints a Markdown report for `BENCHMARKS.md`.
 
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
 use serde_json::json;
 use system_tests::agent::{Agent, SESSION_HEADER, parse_sse};
+use system_tests::agentcore_memory::MemoryStandIn;
 use system_tests::bedrock::{BedrockStandIn, Turn};
 use system_tests::measure::{cpu_ms, memory_mib, percentile};
 use system_tests::otlp::OtlpReceiver;
@@ -54,6 +57,26 @@ async fn main() -> anyhow::Result<()> {
     let traced = turns(&bedrock, &traced_agent, &client, "traced", Protocol::V1).await?;
     let exported = receiver.spans().len();
     drop(traced_agent);
+    // Every turn in a new session, so each one restores (ListEvents) before it answers and
+    // queues its write (CreateEvent) after: the most Memory can add to a turn.
+    let memory = MemoryStandIn::start().await;
+    let mut memory_env: Vec<(&str, String)> = memory.agent_env();
+    memory_env.push(("RUST_LOG", "warn,agent=info".into()));
+    let memory_env: Vec<(&str, &str)> = memory_env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let remembering_agent = Agent::start(&bedrock, None, &memory_env).await?;
+    let remembered = turns(
+        &bedrock,
+        &remembering_agent,
+        &client,
+        "memory",
+        Protocol::V1,
+    )
+    .await?;
+    let stored = memory
+        .wait_for_events(ROUND_TRIPS, Duration::from_secs(60))
+        .await
+        .len();
+    drop(remembering_agent);
     let (latencies, cpu_ms_per_turn) = (&untraced.latencies, untraced.cpu_ms_per_turn);
 
     // Many streams at once: each answer is 10 deltas 100 ms apart.
@@ -121,6 +144,13 @@ async fn main() -> anyhow::Result<()> {
         "| tracing's added cost per turn: latency p50, CPU | {:+.1} %, {:+.1} % |",
         (percentile(&traced.latencies, 0.5) / percentile(latencies, 0.5) - 1.0) * 100.0,
         (traced.cpu_ms_per_turn / cpu_ms_per_turn - 1.0) * 100.0
+    );
+    println!(
+        "| the same with AgentCore Memory on, each turn a new session (restore, then the write queued), against the loopback Memory stand-in that answers at once: latency p50 / p99, CPU per turn ({stored} events stored) | {:.2} ms / {:.2} ms, {:.3} ms ({:+.1} % latency p50) |",
+        percentile(&remembered.latencies, 0.5),
+        percentile(&remembered.latencies, 0.99),
+        remembered.cpu_ms_per_turn,
+        (percentile(&remembered.latencies, 0.5) / percentile(latencies, 0.5) - 1.0) * 100.0
     );
     println!(
         "| {CONCURRENT_SESSIONS} concurrent streaming sessions (1 s streams) | {concurrent_secs:.2} s wall, {errors} errors |"
