@@ -2,10 +2,8 @@
 //! by frame (keep-alive comments counted, not parsed), and runs of the real AG-UI TypeScript
 //! client (`@ag-ui/client`'s `HttpAgent`) through `tests/agui/run-agent.mjs`.
 //!
-//! The client's packages are pinned in `tests/agui/package-lock.json` and installed with
-//! `npm ci` on first use, or when the lock file is newer than the installed tree (as
-//! `scripts/conformance` does for the MCP suite), so CI needs nothing by hand. Concurrent tests
-//! (nextest runs each in its own process) install once: the install holds a file lock.
+//! The client's packages are pinned in `tests/agui/package-lock.json` and installed from it on
+//! first use ([`crate::npm`]), so CI needs nothing by hand.
 
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
@@ -16,12 +14,10 @@ use reqwest::StatusCode;
 use reqwest::header::HeaderMap;
 use serde_json::{Value, json};
 
-use crate::workspace;
+use crate::{npm, workspace};
 
 /// Longest a whole client run (one or more agent runs) may take.
 const CLIENT_TIMEOUT: Duration = Duration::from_secs(120);
-/// Longest `npm ci` may take.
-const INSTALL_TIMEOUT: Duration = Duration::from_secs(300);
 
 /// A minimal valid `RunAgentInput` with one user message.
 pub fn run_input(thread_id: &str, run_id: &str, prompt: &str) -> Value {
@@ -210,51 +206,8 @@ fn client_dir() -> PathBuf {
     workspace::root().join("tests").join("agui")
 }
 
-/// `npm ci` in `dir` unless its installed tree is at least as new as its lock file.
+/// The client's packages, installed once across concurrent tests.
 async fn install(dir: &Path) -> anyhow::Result<()> {
-    let lock_path = std::env::temp_dir().join("system-tests-agui-npm.lock");
-    // Held until dropped at the end of this function; taking it may wait for another test.
-    let _lock = tokio::task::spawn_blocking(move || -> anyhow::Result<std::fs::File> {
-        let lock = std::fs::File::create(&lock_path).context("creating the install lock")?;
-        lock.lock().context("taking the install lock")?;
-        Ok(lock)
-    })
-    .await
-    .context("the install lock task")??;
-    if installed(dir) {
-        return Ok(());
-    }
-    let child = tokio::process::Command::new("npm")
-        .args(["ci", "--no-audit", "--no-fund"])
-        .current_dir(dir)
-        .env("NO_UPDATE_NOTIFIER", "1")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .context("starting npm ci in tests/agui")?;
-    let output = tokio::time::timeout(INSTALL_TIMEOUT, child.wait_with_output())
-        .await
-        .context("npm ci in tests/agui did not finish in time")?
-        .context("running npm ci in tests/agui")?;
-    anyhow::ensure!(
-        output.status.success(),
-        "npm ci in tests/agui failed: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    Ok(())
-}
-
-/// Whether `node_modules` was brought in line with `package-lock.json` after its last change:
-/// npm rewrites `node_modules/.package-lock.json` on every install.
-fn installed(dir: &Path) -> bool {
-    let modified = |path: PathBuf| std::fs::metadata(path).and_then(|m| m.modified()).ok();
-    let client = dir.join("node_modules/@ag-ui/client/package.json");
-    match (
-        modified(dir.join("node_modules/.package-lock.json")),
-        modified(dir.join("package-lock.json")),
-    ) {
-        (Some(tree), Some(lock)) => client.exists() && tree >= lock,
-        _ => false,
-    }
+    let _lock = npm::install_lock("agui").await?;
+    npm::ci(dir).await
 }

@@ -2,9 +2,8 @@
 //! own, served by `web/serve.mjs` with the test's `config.json`, and driven in Debian's
 //! Chromium by `tests/web/chat.mjs` (`playwright-core`).
 //!
-//! Both npm trees are installed from their lock files with `npm ci` when missing or older than
-//! the lock, and the page is built, under one file lock, so concurrent tests install once (as
-//! [`crate::agui_client`] does). Chromium is the machine's `/usr/bin/chromium` (Playwright's own
+//! Both npm trees are installed from their lock files ([`crate::npm`]) and the page is built
+//! under one file lock, so concurrent tests build once. Chromium is the machine's `/usr/bin/chromium` (Playwright's own
 //! browser download is not used); when it is missing, an `apt-get install chromium` is tried
 //! once, and if it is still missing the test fails saying so: it never passes without a
 //! browser.
@@ -18,12 +17,10 @@ use serde_json::Value;
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::{Child, Command};
 
-use crate::workspace;
+use crate::{npm, workspace};
 
 /// Where Debian's Chromium is.
 pub const CHROMIUM: &str = "/usr/bin/chromium";
-/// Longest `npm ci`, the build, or the browser install may take.
-const SETUP_TIMEOUT: Duration = Duration::from_secs(600);
 /// Longest the whole browser scenario may take.
 const SCENARIO_TIMEOUT: Duration = Duration::from_secs(300);
 
@@ -35,57 +32,11 @@ fn driver_dir() -> PathBuf {
     workspace::root().join("tests").join("web")
 }
 
-async fn run(command: &mut Command, what: &str) -> anyhow::Result<()> {
-    let child = command
-        .env("NO_UPDATE_NOTIFIER", "1")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .with_context(|| format!("starting {what}"))?;
-    let output = tokio::time::timeout(SETUP_TIMEOUT, child.wait_with_output())
-        .await
-        .with_context(|| format!("{what} did not finish in time"))?
-        .with_context(|| format!("running {what}"))?;
-    anyhow::ensure!(
-        output.status.success(),
-        "{what} failed:\n{}{}",
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    );
-    Ok(())
-}
-
-/// Whether `node_modules` was brought in line with `package-lock.json` after its last change.
-fn installed(dir: &Path) -> bool {
-    let modified = |path: PathBuf| std::fs::metadata(path).and_then(|m| m.modified()).ok();
-    match (
-        modified(dir.join("node_modules/.package-lock.json")),
-        modified(dir.join("package-lock.json")),
-    ) {
-        (Some(tree), Some(lock)) => tree >= lock,
-        _ => false,
-    }
-}
-
-async fn npm_ci(dir: &Path) -> anyhow::Result<()> {
-    if installed(dir) {
-        return Ok(());
-    }
-    run(
-        Command::new("npm")
-            .args(["ci", "--no-audit", "--no-fund"])
-            .current_dir(dir),
-        &format!("npm ci in {}", dir.display()),
-    )
-    .await
-}
-
 async fn ensure_chromium() -> anyhow::Result<()> {
     if Path::new(CHROMIUM).exists() {
         return Ok(());
     }
-    let attempt = run(
+    let attempt = npm::run(
         Command::new("apt-get")
             .args(["install", "-y", "--no-install-recommends", "chromium"])
             .env("DEBIAN_FRONTEND", "noninteractive"),
@@ -101,19 +52,11 @@ async fn ensure_chromium() -> anyhow::Result<()> {
 
 /// The page built into `out_dir`, with both npm trees and Chromium ready.
 pub async fn build_page(out_dir: &Path) -> anyhow::Result<()> {
-    let lock_path = std::env::temp_dir().join("system-tests-web-npm.lock");
-    // Held until dropped at the end of this function; taking it may wait for another test.
-    let _lock = tokio::task::spawn_blocking(move || -> anyhow::Result<std::fs::File> {
-        let lock = std::fs::File::create(&lock_path).context("creating the install lock")?;
-        lock.lock().context("taking the install lock")?;
-        Ok(lock)
-    })
-    .await
-    .context("the install lock task")??;
+    let _lock = npm::install_lock("web").await?;
     ensure_chromium().await?;
-    npm_ci(&web_dir()).await?;
-    npm_ci(&driver_dir()).await?;
-    run(
+    npm::ci(&web_dir()).await?;
+    npm::ci(&driver_dir()).await?;
+    npm::run(
         Command::new("npm")
             .args(["run", "build", "--", "--outDir"])
             .arg(out_dir)

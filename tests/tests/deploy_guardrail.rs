@@ -14,29 +14,8 @@
 use std::process::Command;
 
 use serde_json::{Value, json};
+use system_tests::cloudformation::{resource, template};
 use system_tests::workspace;
-
-/// `deploy/runtimes.yaml` as JSON (intrinsic tags become `{"Fn::...": ...}`).
-fn runtimes() -> Value {
-    let script = "import json, sys\nfrom cfnlint.decode import decode\ntemplate, matches = decode(sys.argv[1])\nif matches:\n    sys.exit('\\n'.join(str(m) for m in matches))\nprint(json.dumps(template))";
-    let output = Command::new(workspace::venv_program("python"))
-        .args(["-c", script])
-        .arg(workspace::root().join("deploy").join("runtimes.yaml"))
-        .output()
-        .expect("the venv's python runs");
-    assert!(
-        output.status.success(),
-        "decoding deploy/runtimes.yaml: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    serde_json::from_slice(&output.stdout).expect("the decoder prints JSON")
-}
-
-fn resource<'a>(template: &'a Value, logical_id: &str) -> &'a Value {
-    let found = &template["Resources"][logical_id];
-    assert!(found.is_object(), "no resource {logical_id}");
-    found
-}
 
 /// The one resource of `kind`, by logical id.
 fn only<'a>(template: &'a Value, kind: &str) -> (&'a String, &'a Value) {
@@ -56,7 +35,7 @@ fn get_att(logical_id: &str, attribute: &str) -> Value {
 
 #[test]
 fn the_guardrail_filters_content_and_prompt_attacks_and_masks_cards_and_emails() {
-    let template = runtimes();
+    let template = template("runtimes");
     let (_, guardrail) = only(&template, "AWS::Bedrock::Guardrail");
     let properties = &guardrail["Properties"];
     for messaging in ["BlockedInputMessaging", "BlockedOutputsMessaging"] {
@@ -99,7 +78,7 @@ fn the_guardrail_filters_content_and_prompt_attacks_and_masks_cards_and_emails()
 
 #[test]
 fn the_agent_runs_with_a_fixed_version_of_that_guardrail_in_sync_mode() {
-    let template = runtimes();
+    let template = template("runtimes");
     let (guardrail_id, _) = only(&template, "AWS::Bedrock::Guardrail");
     let (version_id, version) = only(&template, "AWS::Bedrock::GuardrailVersion");
     assert_eq!(
@@ -123,7 +102,7 @@ fn the_agent_runs_with_a_fixed_version_of_that_guardrail_in_sync_mode() {
 
 #[test]
 fn the_agent_role_may_apply_that_guardrail_and_no_other() {
-    let template = runtimes();
+    let template = template("runtimes");
     let (guardrail_id, _) = only(&template, "AWS::Bedrock::Guardrail");
     let role = resource(&template, "AgentRole");
     let statements: Vec<&Value> = role["Properties"]["Policies"]

@@ -6,24 +6,8 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use serde_json::{Value, json};
+use system_tests::cloudformation::template;
 use system_tests::workspace;
-
-/// `deploy/runtimes.yaml` as JSON, decoded by cfn-lint as `deploy_templates.rs` decodes it
-/// (intrinsic tags become `{"Fn::...": ...}`).
-fn runtimes() -> Value {
-    let script = "import json, sys\nfrom cfnlint.decode import decode\ntemplate, matches = decode(sys.argv[1])\nif matches:\n    sys.exit('\\n'.join(str(m) for m in matches))\nprint(json.dumps(template))";
-    let output = std::process::Command::new(workspace::venv_program("python"))
-        .args(["-c", script])
-        .arg(workspace::root().join("deploy/runtimes.yaml"))
-        .output()
-        .expect("the venv's python runs");
-    assert!(
-        output.status.success(),
-        "decoding deploy/runtimes.yaml: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    serde_json::from_slice(&output.stdout).expect("the decoder prints JSON")
-}
 
 fn statements(role: &Value) -> Vec<Value> {
     role["Properties"]["Policies"]
@@ -36,7 +20,7 @@ fn statements(role: &Value) -> Vec<Value> {
 
 #[test]
 fn the_agent_has_a_memory_with_expiring_events() {
-    let template = runtimes();
+    let template = template("runtimes");
     let memory = &template["Resources"]["AgentMemory"];
     assert_eq!(memory["Type"], "AWS::BedrockAgentCore::Memory");
     let days = memory["Properties"]["EventExpiryDuration"]
@@ -60,7 +44,7 @@ fn the_agent_has_a_memory_with_expiring_events() {
 
 #[test]
 fn the_agent_role_may_use_its_memory_only() {
-    let template = runtimes();
+    let template = template("runtimes");
     let memory_statements: Vec<Value> = statements(&template["Resources"]["AgentRole"])
         .into_iter()
         .filter(|s| s["Action"].to_string().contains("bedrock-agentcore:"))

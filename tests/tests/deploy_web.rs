@@ -23,74 +23,15 @@ use std::time::Duration;
 
 use agent_protocol::runtime_url;
 use serde_json::{Value, json};
+use system_tests::cloudformation::{
+    as_list, import_name, of_type, resource, sub_text, template, template_path,
+};
 use system_tests::workspace;
 
 const REGION: &str = "eu-west-1";
 const ACCOUNT: &str = "123456789012";
 /// The sign-in domain the identity stack exports, as it reads for `REGION` and `ACCOUNT`.
 const LOGIN_DOMAIN: &str = "https://support-support-123456789012.auth.eu-west-1.amazoncognito.com";
-
-fn template_path(name: &str) -> PathBuf {
-    workspace::root()
-        .join("deploy")
-        .join(format!("{name}.yaml"))
-}
-
-/// A template as JSON, decoded by cfn-lint (intrinsic tags become `{"Fn::...": ...}`).
-fn template(name: &str) -> Value {
-    let script = "import json, sys\nfrom cfnlint.decode import decode\ntemplate, matches = decode(sys.argv[1])\nif matches:\n    sys.exit('\\n'.join(str(m) for m in matches))\nprint(json.dumps(template))";
-    let output = Command::new(workspace::venv_program("python"))
-        .args(["-c", script])
-        .arg(template_path(name))
-        .output()
-        .expect("the venv's python runs");
-    assert!(
-        output.status.success(),
-        "decoding deploy/{name}.yaml: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    serde_json::from_slice(&output.stdout).expect("the decoder prints JSON")
-}
-
-fn resource<'a>(template: &'a Value, logical_id: &str) -> &'a Value {
-    template["Resources"]
-        .get(logical_id)
-        .unwrap_or_else(|| panic!("no resource {logical_id}"))
-}
-
-fn of_type<'a>(template: &'a Value, kind: &str) -> Vec<(&'a String, &'a Value)> {
-    template["Resources"]
-        .as_object()
-        .expect("a template has Resources")
-        .iter()
-        .filter(|(_, r)| r["Type"] == kind)
-        .collect()
-}
-
-fn as_list(value: &Value) -> Vec<&Value> {
-    match value {
-        Value::Array(items) => items.iter().collect(),
-        Value::Null => Vec::new(),
-        other => vec![other],
-    }
-}
-
-/// The text of a `Fn::Sub` (short or long form), or a plain string.
-fn sub_text(value: &Value) -> Option<&str> {
-    if let Some(text) = value.as_str() {
-        return Some(text);
-    }
-    match &value["Fn::Sub"] {
-        Value::String(text) => Some(text),
-        Value::Array(parts) => parts.first().and_then(Value::as_str),
-        _ => None,
-    }
-}
-
-/// The export name an `Fn::ImportValue` reads, with `${EnvironmentName}` kept.
-fn import_name(value: &Value) -> Option<&str> {
-    value.get("Fn::ImportValue").and_then(sub_text)
-}
 
 /// The distribution's configuration.
 fn distribution(web: &Value) -> &Value {
