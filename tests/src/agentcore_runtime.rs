@@ -7,7 +7,7 @@
 //! AgentCore does not run locally, so tests point the agent (or an MCP client) at
 //! [`AgentCoreRuntimeStandIn::invocation_url`] exactly as they would at
 //! `https://bedrock-agentcore.<region>.amazonaws.com/runtimes/<escaped ARN>/invocations?qualifier=DEFAULT`.
-//! What it checks, in this order (`/work/shared/AGENTCORE.md` §2, and the developer guide's
+//! What it checks, in this order (AgentCore's runtime service contract, and the developer guide's
 //! "MCP protocol contract" page for the `401` and `403` answers):
 //!
 //! - The path is `/runtimes/{arn}/invocations` with the ARN percent-encoded in the raw request

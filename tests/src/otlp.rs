@@ -2,7 +2,7 @@
 //! every span it is sent so tests can assert on what the agent and the MCP server export.
 //!
 //! moto has no OTLP intake, and AgentCore's is X-Ray's `https://xray.<region>.amazonaws.com/v1/traces`
-//! (SigV4-signed, service `xray`; `/work/shared/AGENTCORE.md` §5). Tests point a binary at
+//! (SigV4-signed, service `xray`, as AgentCore's observability guide describes). Tests point a binary at
 //! [`OtlpReceiver::endpoint`] through `OTEL_EXPORTER_OTLP_ENDPOINT` ([`OtlpReceiver::exporter_env`])
 //! as they would at a collector, or at [`OtlpReceiver::traces_url`] as the X-Ray endpoint with a
 //! [`sigv4`](crate::agentcore_runtime::sigv4) authorizer in [`OtlpOptions`]. It answers as the
