@@ -242,30 +242,43 @@ async fn overlapping_requests_on_one_session_are_refused_with_409() {
 
 #[tokio::test]
 async fn the_next_question_sent_the_moment_done_arrives_finds_the_session_free() {
-    const QUESTIONS: usize = 20;
-    let bedrock =
-        BedrockStandIn::start((0..QUESTIONS).map(|i| Turn::text(format!("answer {i}")))).await;
+    // Many conversations at once keep the agent's two worker threads busy, which widens the
+    // gap a turn would leave between sending `done` and letting go of its session.
+    const CONVERSATIONS: usize = 16;
+    const QUESTIONS: usize = 25;
+    let bedrock = BedrockStandIn::start(
+        (0..CONVERSATIONS * QUESTIONS).map(|i| Turn::text(format!("answer {i}"))),
+    )
+    .await;
     let agent = Agent::start(&bedrock, None, &[]).await.unwrap();
     let client = reqwest::Client::new();
-    for i in 0..QUESTIONS {
-        let response = client
-            .post(format!("{}/invocations", agent.base_url))
-            .header(SESSION_HEADER, SESSION)
-            .json(&json!({"prompt": format!("question {i}")}))
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(response.status(), StatusCode::OK, "question {i}");
-        // Read only up to the done frame, as a chat client does before it sends the next
-        // question; the rest of the response is never awaited.
-        let mut body = response.bytes_stream();
-        let mut seen = String::new();
-        while !seen.contains("\"type\":\"done\"") {
-            let chunk = body.next().await.unwrap().unwrap();
-            seen.push_str(&String::from_utf8_lossy(&chunk));
+    let conversations = (0..CONVERSATIONS).map(|c| {
+        let client = client.clone();
+        let url = format!("{}/invocations", agent.base_url);
+        async move {
+            let session = format!("next-question-session-{c:032}");
+            for i in 0..QUESTIONS {
+                let response = client
+                    .post(&url)
+                    .header(SESSION_HEADER, &session)
+                    .json(&json!({"prompt": format!("question {i}")}))
+                    .send()
+                    .await
+                    .unwrap();
+                assert_eq!(response.status(), StatusCode::OK, "{session}, question {i}");
+                // Read only up to the done frame, as a chat client does before it sends the
+                // next question; the rest of the response is never awaited.
+                let mut body = response.bytes_stream();
+                let mut seen = String::new();
+                while !seen.contains("\"type\":\"done\"") {
+                    let chunk = body.next().await.unwrap().unwrap();
+                    seen.push_str(&String::from_utf8_lossy(&chunk));
+                }
+            }
         }
-    }
-    assert_eq!(bedrock.requests().len(), QUESTIONS);
+    });
+    futures::future::join_all(conversations).await;
+    assert_eq!(bedrock.requests().len(), CONVERSATIONS * QUESTIONS);
 }
 
 #[tokio::test]
